@@ -1,0 +1,8 @@
+import type { CommandGroup } from '../command.js';
+import { simChordCommand } from './sim-chord.js';
+
+export const simGroup: CommandGroup = {
+  name: 'sim',
+  summary: 'run protocols in the deterministic simulator (seeded, virtual time, faulty network)',
+  commands: [simChordCommand],
+};
