@@ -1,0 +1,63 @@
+/**
+ * An in-memory store: one ordered table per storage table, nothing on disk.
+ *
+ * Values are copied, not frozen: each is encoded with the LMDB store's codec on `apply` and
+ * decoded afresh on every read. A caller can therefore mutate what it wrote or read without
+ * touching stored state, and a value that would not round-trip through LMDB does not here
+ * either — tests on this store do not pass by accident of sharing. (Freezing cannot cover the
+ * bytes of a `Uint8Array`, which is why copying was chosen.)
+ */
+import type { ScanOptions, StorageEntry, StorageWrite, Table } from '../../core/storage.js';
+import { isStorableKey, prepareWrites, SortedTable, StorageError } from '../../core/storage-table.js';
+import { decodeValue, encodeValue } from './codec.js';
+import type { NodeStore } from './types.js';
+
+export class MemoryStore implements NodeStore {
+  private readonly tables = new Map<Table, SortedTable<Uint8Array>>();
+  private closed = false;
+
+  apply(writes: readonly StorageWrite[]): void {
+    if (this.closed) throw new StorageError('STORAGE_CLOSED', 'the memory store is closed');
+    for (const w of prepareWrites(writes, encodeValue)) {
+      if (w.encoded === null) this.table(w.table).delete(w.key);
+      else this.table(w.table).set(w.key, w.encoded);
+    }
+  }
+
+  get<T = unknown>(table: Table, key: Uint8Array): T | undefined {
+    if (!isStorableKey(key)) return undefined;
+    const encoded = this.table(table).get(key);
+    return encoded === undefined ? undefined : (decodeValue(encoded) as T);
+  }
+
+  scan<T = unknown>(table: Table, options: ScanOptions): StorageEntry<T>[] {
+    const out: StorageEntry<T>[] = [];
+    if (options.limit <= 0) return out;
+    this.table(table).forRange(options.start, options.end, (key, encoded) => {
+      out.push({ key: key.slice(), value: decodeValue(encoded) as T });
+      return out.length < options.limit;
+    });
+    return out;
+  }
+
+  count(table: Table): number {
+    return this.table(table).size;
+  }
+
+  flushed(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private table(table: Table): SortedTable<Uint8Array> {
+    let t = this.tables.get(table);
+    if (t === undefined) {
+      t = new SortedTable<Uint8Array>();
+      this.tables.set(table, t);
+    }
+    return t;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * What every store shares, whichever host runs it: the ordered table behind the in-memory and
+ * simulated stores, the limits of a storage key, and the validation of a write batch.
+ *
+ * It lives in the core because both the simulator (`src/sim`) and the adapters (`src/adapters`)
+ * build on it and neither may import the other; it is pure data-structure code, no I/O. The
+ * key limit is also something the protocol must respect when it forms keys (a user key longer
+ * than `MAX_STORAGE_KEY_BYTES - 6` cannot be stored in `data`).
+ */
+import { compareBytes, type StorageWrite, TABLES, type Table } from './storage.js';
+
+/**
+ * The longest key a store accepts. LMDB's limit with its default 4 KiB pages (lmdb-js README,
+ * "maximum key size is 1978 bytes"); every store enforces it so that a key that works in the
+ * simulator also works on disk.
+ */
+export const MAX_STORAGE_KEY_BYTES = 1978;
+
+export type StorageErrorCode =
+  /** definite: the batch broke a rule (key size, table, value); nothing of it was applied */
+  | 'STORAGE_INVALID_WRITE'
+  /** definite: the store could not be opened (directory missing rights, not a directory, …) */
+  | 'STORAGE_OPEN_FAILED'
+  /** indefinite: a commit or flush failed; the batch may or may not be on disk. Stop the node. */
+  | 'STORAGE_WRITE_FAILED'
+  /** definite: the store is closed or closing; nothing was applied */
+  | 'STORAGE_CLOSED';
+
+/** A storage failure with a stable code, marked definite (it did not happen) or indefinite. */
+export class StorageError extends Error {
+  readonly code: StorageErrorCode;
+  readonly definite: boolean;
+
+  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.name = 'StorageError';
+    this.code = code;
+    this.definite = code !== 'STORAGE_WRITE_FAILED';
+  }
+}
+
+/** A write checked and ready for a store: key copied, value encoded (`null`: delete). */
+export interface PreparedWrite {
+  table: Table;
+  key: Uint8Array;
+  encoded: Uint8Array | null;
+}
+
+/**
+ * Checks a whole batch before any of it is applied, so that a bad write is a definite error
+ * that leaves the store untouched. Keys are copied into plain `Uint8Array`s (a caller that
+ * reuses its key buffer cannot reorder a table); values are encoded with `encode`.
+ */
+export function prepareWrites(
+  writes: readonly StorageWrite[],
+  encode: (value: unknown) => Uint8Array,
+): PreparedWrite[] {
+  const out: PreparedWrite[] = [];
+  for (const w of writes) {
+    if (!TABLES.includes(w.table)) {
+      throw new StorageError('STORAGE_INVALID_WRITE', `unknown table '${String(w.table)}'`);
+    }
+    if (!(w.key instanceof Uint8Array))
+      throw new StorageError('STORAGE_INVALID_WRITE', 'keys are Uint8Arrays');
+    if (!isStorableKey(w.key)) {
+      throw new StorageError(
+        'STORAGE_INVALID_WRITE',
+        `key of ${w.key.length} bytes in '${w.table}': keys are 1 to ${MAX_STORAGE_KEY_BYTES} bytes`,
+      );
+    }
+    if (w.value === undefined) {
+      throw new StorageError('STORAGE_INVALID_WRITE', `undefined value in '${w.table}': use null to delete`);
+    }
+    let encoded: Uint8Array | null = null;
+    if (w.value !== null) {
+      try {
+        encoded = encode(w.value);
+      } catch (cause) {
+        throw new StorageError('STORAGE_INVALID_WRITE', `value in '${w.table}' cannot be encoded`, { cause });
+      }
+    }
+    out.push({ table: w.table, key: Uint8Array.from(w.key), encoded });
+  }
+  return out;
+}
+
+/** Whether a key can exist in a store (LMDB has no empty keys and a size limit). */
+export function isStorableKey(key: Uint8Array): boolean {
+  return key.length > 0 && key.length <= MAX_STORAGE_KEY_BYTES;
+}
+
+/** Whether `key` lies in [start, end); absent bounds are open. */
+export function inRange(
+  key: Uint8Array,
+  start: Uint8Array | undefined,
+  end: Uint8Array | undefined,
+): boolean {
+  return (
+    (start === undefined || compareBytes(key, start) >= 0) &&
+    (end === undefined || compareBytes(key, end) < 0)
+  );
+}
+
+interface Chunk<V> {
+  keys: Uint8Array[];
+  values: V[];
+}
+
+/** A chunk splits in two above this many entries: an insert moves at most this many slots. */
+const CHUNK_MAX_ENTRIES = 512;
+/** A chunk that shrinks below this merges into its successor when both fit in one chunk. */
+const CHUNK_MIN_ENTRIES = 128;
+
+/**
+ * An ordered map from byte keys to values: a list of sorted chunks (as Python's
+ * sortedcontainers). Finding a key is two binary searches (over chunk boundaries, then inside
+ * one chunk), so get is O(log n) and an insert or delete moves at most `CHUNK_MAX_ENTRIES`
+ * slots, plus the chunk list on a split — fast enough for millions of keys per table, with far
+ * less code than a B-tree.
+ *
+ * The table keeps the key objects it is given; callers must not mutate them afterwards.
+ */
+export class SortedTable<V> {
+  /** Non-empty, ordered chunks: every key of chunk i is below every key of chunk i+1. */
+  private readonly chunks: Chunk<V>[] = [];
+  private entries = 0;
+
+  get size(): number {
+    return this.entries;
+  }
+
+  get(key: Uint8Array): V | undefined {
+    const c = this.chunkFor(key);
+    if (c === this.chunks.length) return undefined;
+    const chunk = this.chunks[c];
+    const i = lowerBound(chunk.keys, key);
+    return i < chunk.keys.length && compareBytes(chunk.keys[i], key) === 0 ? chunk.values[i] : undefined;
+  }
+
+  /** Inserts or replaces; returns the value it replaced. */
+  set(key: Uint8Array, value: V): V | undefined {
+    if (this.chunks.length === 0) {
+      this.chunks.push({ keys: [key], values: [value] });
+      this.entries = 1;
+      return undefined;
+    }
+    // A key above every key goes to the last chunk.
+    const c = Math.min(this.chunkFor(key), this.chunks.length - 1);
+    const chunk = this.chunks[c];
+    const i = lowerBound(chunk.keys, key);
+    if (i < chunk.keys.length && compareBytes(chunk.keys[i], key) === 0) {
+      const previous = chunk.values[i];
+      chunk.values[i] = value;
+      return previous;
+    }
+    chunk.keys.splice(i, 0, key);
+    chunk.values.splice(i, 0, value);
+    this.entries++;
+    if (chunk.keys.length > CHUNK_MAX_ENTRIES) {
+      const half = chunk.keys.length >> 1;
+      this.chunks.splice(c + 1, 0, { keys: chunk.keys.splice(half), values: chunk.values.splice(half) });
+    }
+    return undefined;
+  }
+
+  /** Removes the key; returns the value it held. */
+  delete(key: Uint8Array): V | undefined {
+    const c = this.chunkFor(key);
+    if (c === this.chunks.length) return undefined;
+    const chunk = this.chunks[c];
+    const i = lowerBound(chunk.keys, key);
+    if (i === chunk.keys.length || compareBytes(chunk.keys[i], key) !== 0) return undefined;
+    const previous = chunk.values[i];
+    chunk.keys.splice(i, 1);
+    chunk.values.splice(i, 1);
+    this.entries--;
+    if (chunk.keys.length === 0) {
+      this.chunks.splice(c, 1);
+    } else if (chunk.keys.length < CHUNK_MIN_ENTRIES && c + 1 < this.chunks.length) {
+      const next = this.chunks[c + 1];
+      if (chunk.keys.length + next.keys.length <= CHUNK_MAX_ENTRIES) {
+        chunk.keys.push(...next.keys);
+        chunk.values.push(...next.values);
+        this.chunks.splice(c + 1, 1);
+      }
+    }
+    return previous;
+  }
+
+  /**
+   * Visits entries with start ≤ key < end in ascending order until `visit` returns false.
+   * The table must not be modified during the visit.
+   */
+  forRange(
+    start: Uint8Array | undefined,
+    end: Uint8Array | undefined,
+    visit: (key: Uint8Array, value: V) => boolean,
+  ): void {
+    let c = start === undefined ? 0 : this.chunkFor(start);
+    let i = start === undefined || c === this.chunks.length ? 0 : lowerBound(this.chunks[c].keys, start);
+    for (; c < this.chunks.length; c++, i = 0) {
+      const { keys, values } = this.chunks[c];
+      for (; i < keys.length; i++) {
+        if (end !== undefined && compareBytes(keys[i], end) >= 0) return;
+        if (!visit(keys[i], values[i])) return;
+      }
+    }
+  }
+
+  /** The index of the first chunk whose last key is ≥ key; `chunks.length` if none. */
+  private chunkFor(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const keys = this.chunks[mid].keys;
+      if (compareBytes(keys[keys.length - 1], key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** The first index whose key is ≥ key. */
+function lowerBound(keys: readonly Uint8Array[], key: Uint8Array): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareBytes(keys[mid], key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
