@@ -32,15 +32,24 @@ export class LocationCache {
     return this.entries.length;
   }
 
-  /** The remembered owner of `keyId`, if a cached range holds it. */
+  /** The remembered owner of `keyId`, if a cached range holds it; counts as a use. */
   lookup(keyId: number): Address | undefined {
+    const entry = this.find(keyId);
+    if (entry) entry.lastUsed = ++this.useCounter;
+    return entry?.owner;
+  }
+
+  /** Like `lookup`, without touching the recency order (for inspection). */
+  peek(keyId: number): Address | undefined {
+    return this.find(keyId)?.owner;
+  }
+
+  private find(keyId: number): Entry | undefined {
     if (this.entries.length === 0) return undefined;
     const i = this.firstEndingAtOrAfter(keyId);
     // Ranges do not overlap, so only the first range ending at or after the key can hold it.
     const entry = this.entries[i === this.entries.length ? 0 : i];
-    if (!inHalfOpen(keyId, entry.startExclusive, entry.owner.id)) return undefined;
-    entry.lastUsed = ++this.useCounter;
-    return entry.owner;
+    return inHalfOpen(keyId, entry.startExclusive, entry.owner.id) ? entry : undefined;
   }
 
   /** Remembers that `owner` owns (startExclusive, owner.id], replacing what this contradicts. */

@@ -213,6 +213,11 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
     return this.cache.size;
   }
 
+  /** The owner the location cache remembers for `keyId`, if any. */
+  cachedOwner(keyId: number): Address | undefined {
+    return this.cache.peek(keyId);
+  }
+
   // ---- the ProtocolNode interface -------------------------------------------------------
 
   step(from: NodeId, msg: ChordMessage, nowMs: number): Ready<ChordMessage, ChordReply> {
