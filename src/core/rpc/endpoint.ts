@@ -322,6 +322,7 @@ export class RpcEndpoint<Req, Res> {
     const ready = this.emptyReady();
     for (const call of [...this.pending.values()]) this.advance(call, now, ready);
     for (const breaker of this.breakers.values()) breaker.advance(now);
+    this.answers.expire(now);
     this.collectEvents(ready);
     return ready;
   }
