@@ -32,6 +32,12 @@ export interface KvRecord extends KvVersion {
    * one deterministic value.
    */
   siblings?: KvVersion[];
+  /**
+   * Consensus only: the ballots of the last proposals that led to this record, newest last
+   * (`n@node`). A coordinator that retries after a partial accept looks for its own earlier
+   * ballot here to learn whether its operation already took effect (see consensus.ts).
+   */
+  chain?: string[];
 }
 
 export type ConflictMode = 'lww' | 'siblings';
@@ -63,7 +69,9 @@ export function reconcile(a: KvRecord, b: KvRecord, mode: ConflictMode = 'lww'):
   const vv = mergeVectors(a.vv, b.vv);
   if (mode === 'lww') {
     const w = laterVersion(a, b);
-    return { value: w.value, hlc: w.hlc, writer: w.writer, expiresAtMs: w.expiresAtMs, vv };
+    const out: KvRecord = { value: w.value, hlc: w.hlc, writer: w.writer, expiresAtMs: w.expiresAtMs, vv };
+    if (w.chain) out.chain = w.chain;
+    return out;
   }
   const all = [...versionsOf(a), ...versionsOf(b)];
   const siblings: KvVersion[] = [];

@@ -1,0 +1,144 @@
+/**
+ * What clients ask a node, what it answers, and what replicas say to each other.
+ *
+ * Any node coordinates any request (Dynamo's design): it finds the key's replicas on the ring and
+ * runs the request at the consistency level the client chose.
+ */
+import type { KvRecord } from '../record.js';
+import type { NodeId } from '../types.js';
+import type { VersionVector } from '../version-vector.js';
+
+/**
+ * Per-request consistency.
+ * - `one`, `quorum`, `all`: wait for 1, R (or W), or all N replicas; sloppy quorum with hinted
+ *   handoff; concurrent writes settled by last-writer-wins on HLC timestamps (or kept as siblings).
+ * - `linearizable`: per-key consensus (CASPaxos) over the key's N natural replicas, strict quorum.
+ * - `session`: read-your-writes and monotonic reads through the causal context the client carries.
+ */
+export type Consistency = 'one' | 'quorum' | 'all' | 'linearizable' | 'session';
+export const CONSISTENCY_LEVELS: readonly Consistency[] = ['one', 'quorum', 'all', 'linearizable', 'session'];
+
+/** The causal context a session carries for a key: the version vector it has seen. */
+export interface CausalContext {
+  vv: VersionVector;
+}
+
+export type WriteCondition = 'always' | 'if-absent' | 'if-present';
+
+export type KvRequest =
+  | { op: 'get'; key: Uint8Array; consistency: Consistency; context?: CausalContext }
+  | {
+      op: 'set';
+      key: Uint8Array;
+      value: Uint8Array;
+      consistency: Consistency;
+      /** Absolute expiry in wall-clock ms, 0 for none; `keepTtl` keeps the current one (needs a read). */
+      expiresAtMs: number;
+      condition: WriteCondition;
+      /** Return the previous value (SET … GET). */
+      returnPrevious?: boolean;
+      context?: CausalContext;
+    }
+  | { op: 'del'; key: Uint8Array; consistency: Consistency; context?: CausalContext }
+  /** Adds `by` to the decimal integer stored at key (absent = 0). Always runs through consensus. */
+  | { op: 'incr'; key: Uint8Array; by: number; consistency: Consistency }
+  /** Sets `value` if the current value equals `expected` (null: absent). Always through consensus. */
+  | {
+      op: 'cas';
+      key: Uint8Array;
+      expected: Uint8Array | null;
+      value: Uint8Array | null;
+      consistency: Consistency;
+    };
+
+/**
+ * Errors carry a stable code and whether the operation definitely did not happen (`definite`)
+ * or may have happened (indefinite). Clients retry definite errors freely; indefinite ones only
+ * when the operation is idempotent.
+ */
+export type ErrorCode =
+  /** Fewer live replicas than the level needs; nothing was sent. Definite. */
+  | 'QUORUM_UNAVAILABLE'
+  /** Not enough answers before the deadline; some replicas may have applied it. Indefinite. */
+  | 'TIMEOUT'
+  /** Consensus kept losing to competing proposers until the deadline. */
+  | 'CONTENTION'
+  /** The value is not an integer, or the increment overflows. Definite. */
+  | 'NOT_INTEGER'
+  /** A request the node refuses as malformed or too large. Definite. */
+  | 'BAD_REQUEST'
+  /** The node is not serving yet (joining) or is shutting down. Definite. */
+  | 'NOT_READY'
+  /** Too many requests in flight. Definite. */
+  | 'OVERLOADED';
+
+export interface KvError {
+  code: ErrorCode;
+  definite: boolean;
+  message: string;
+}
+
+export type KvReply =
+  | {
+      ok: true;
+      /** get: the value (null: absent); set with returnPrevious: the previous value. */
+      value?: Uint8Array | null;
+      /** Concurrent values kept as siblings (get, when the keyspace keeps them). */
+      siblings?: Uint8Array[];
+      /** set/del/incr/cas: whether the write happened (false: NX/XX condition or CAS mismatch). */
+      applied?: boolean;
+      /** incr: the new value. */
+      number?: number;
+      /** The causal context to carry into the next request on this key (session level). */
+      context?: CausalContext;
+    }
+  | { ok: false; error: KvError };
+
+export function kvError(code: ErrorCode, definite: boolean, message: string): KvReply {
+  return { ok: false, error: { code, definite, message } };
+}
+
+/** A Paxos ballot: (counter, proposer). Counters come from the HLC, so they rise with time, but
+ * safety never depends on that: acceptors only compare ballots. */
+export interface Ballot {
+  n: number;
+  node: NodeId;
+}
+
+/** Requests between replicas. */
+export type ReplicaRequest =
+  /** Read the local version of a key (`hintFor`: read the hint held for that node instead). */
+  | { op: 'read'; key: Uint8Array; hintFor?: NodeId }
+  /** Merge a version into the local one (`hintFor`: hold it as a hint for that node). */
+  | { op: 'write'; key: Uint8Array; record: KvRecord; hintFor?: NodeId }
+  /** CASPaxos phase 1. */
+  | { op: 'prepare'; key: Uint8Array; ballot: Ballot }
+  /** CASPaxos phase 2. */
+  | { op: 'accept'; key: Uint8Array; ballot: Ballot; record: KvRecord };
+
+export type ReplicaResponse =
+  | { op: 'read'; record: KvRecord | null }
+  | { op: 'write' }
+  | {
+      op: 'prepare';
+      /** false: a higher ballot was promised or accepted (`promised` says which). */
+      promised: boolean;
+      highest: Ballot | null;
+      /** The ballot this acceptor last accepted, and the record it holds. */
+      accepted: Ballot | null;
+      record: KvRecord | null;
+    }
+  | { op: 'accept'; accepted: boolean; highest: Ballot | null };
+
+/** What an acceptor keeps for a key (the `paxos` table). */
+export interface PaxosState {
+  promised: Ballot | null;
+  accepted: Ballot | null;
+}
+
+export function compareBallots(a: Ballot | null, b: Ballot | null): number {
+  if (a === null) return b === null ? 0 : -1;
+  if (b === null) return 1;
+  if (a.n !== b.n) return a.n < b.n ? -1 : 1;
+  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+}

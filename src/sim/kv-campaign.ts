@@ -1,0 +1,416 @@
+/**
+ * Simulation runs of the replicated store: a cluster of real `KvNode`s, clients that record a
+ * history, a fault plan chosen per seed from the enabled menu ("swarm testing"), then a liveness
+ * phase without faults in which every operation must succeed, and checkers that judge the run:
+ *   - linearizable: the history must be linearizable (Wing–Gong–Lowe checker, cas-register model);
+ *   - quorum / all / one / session: no acknowledged write may be lost (a "set" of unique keys);
+ *   - every level: after heal, the replicas of every key hold the same version (convergence).
+ * A run is a pure function of its options: the same seed replays it exactly.
+ */
+import { checkEvents } from '../check/linearizability.js';
+import { casRegister } from '../check/models.js';
+import type { BugName, KvConfig } from '../core/kv-node.js';
+import type { SeededRandom } from '../core/random.js';
+import type { Consistency, KvReply, KvRequest } from '../core/replication/messages.js';
+import type { NodeId } from '../core/types.js';
+import { KvCluster } from './kv-cluster.js';
+
+export const FAULT_KINDS = ['partition', 'crash', 'loss', 'duplicate', 'reorder', 'pause', 'skew'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Bugs the host implements rather than the node. */
+export type HostBug = 'ack-before-durable';
+export type CampaignBug = BugName | HostBug;
+
+export interface KvRunOptions {
+  seed: number;
+  nodes: number;
+  clients: number;
+  ops: number;
+  consistency: Consistency;
+  faults: readonly FaultKind[];
+  bugs?: readonly CampaignBug[];
+  /** Keys the register workload spreads its operations over. */
+  keys?: number;
+  config?: Partial<KvConfig>;
+}
+
+export interface KvRunResult {
+  seed: number;
+  ops: number;
+  okOps: number;
+  failedOps: number;
+  indefiniteOps: number;
+  /** The faults this seed's plan used (a subset of the enabled ones). */
+  faultsUsed: FaultKind[];
+  /** linearizable runs: the checker's verdict. */
+  linearizable?: true | false | 'unknown';
+  counterexample?: unknown;
+  lostAcknowledgedWrites: number;
+  lostExamples: string[];
+  /** Operations of the liveness phase that did not succeed (there must be none). */
+  livenessFailures: number;
+  converged: boolean;
+  divergentKeys: number;
+  virtualMs: number;
+  traceDigest: string;
+  /** Why the run failed, or null when every check passed. */
+  violation: string | null;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const bytes = (s: string) => encoder.encode(s);
+const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : null);
+
+interface HistoryEvent {
+  process: number;
+  type: 'invoke' | 'ok' | 'fail' | 'info';
+  f: 'read' | 'write' | 'cas';
+  key: string;
+  value: unknown;
+  time: number;
+}
+
+/** Runs one seed. */
+export function runKv(options: KvRunOptions): KvRunResult {
+  const bugs = options.bugs ?? [];
+  const nodeBugs = bugs.filter((b): b is BugName => b !== 'ack-before-durable');
+  const cluster = new KvCluster({
+    seed: options.seed,
+    nodes: options.nodes,
+    config: { requestTimeoutMs: 1000, ...options.config },
+    bugs: nodeBugs,
+    releaseBeforeFlush: bugs.includes('ack-before-durable'),
+    fsyncLatencyMs: 2,
+  });
+  const sim = cluster.sim;
+  const random = sim.random.fork() as SeededRandom;
+  if (!cluster.boot()) {
+    return failed(options, cluster, 'membership did not converge at boot');
+  }
+
+  const linearizable = options.consistency === 'linearizable';
+  const events: HistoryEvent[] = [];
+  const acked = new Map<string, string>(); // set workload: key → value
+  let okOps = 0;
+  let failedOps = 0;
+  let indefiniteOps = 0;
+  let issued = 0;
+  let nextProcess = options.clients;
+  const keyCount = options.keys ?? 3;
+  const clientTimeoutMs = (options.config?.requestTimeoutMs ?? 1000) + 500;
+
+  // ---- the fault plan: a random subset of the enabled faults, each with random parameters ----
+  const faultsUsed = options.faults.filter(() => random.next() < 0.7);
+  if (faultsUsed.length === 0 && options.faults.length > 0) faultsUsed.push(random.pick(options.faults));
+  const net = {
+    packetLossProbability: faultsUsed.includes('loss') ? random.next() * 0.3 : 0,
+    duplicateProbability: faultsUsed.includes('duplicate') ? random.next() * 0.5 : 0,
+    reorderProbability: faultsUsed.includes('reorder') ? random.next() * 0.3 : 0,
+    reorderDelayMaxMs: 30,
+  };
+  sim.setNetwork(net);
+  if (faultsUsed.includes('skew')) {
+    for (const id of cluster.ids) sim.setClockSkew(id, Math.round((random.next() * 2 - 1) * 300_000));
+  }
+  let safetyPhase = true;
+  const disruptive = faultsUsed.filter((f) => f === 'partition' || f === 'crash' || f === 'pause');
+  const scheduleFault = (): void => {
+    if (!safetyPhase || disruptive.length === 0) return;
+    sim.after(50 + random.next() * 300, () => {
+      if (!safetyPhase) return;
+      injectFault(random.pick(disruptive), cluster, random);
+      scheduleFault();
+    });
+  };
+  scheduleFault();
+
+  // ---- clients -------------------------------------------------------------------------------
+  const live = () => sim.liveNodeIds();
+  const runClient = (process: number): void => {
+    if (issued >= options.ops) return;
+    issued++;
+    const target = random.pick(live().length > 0 ? live() : cluster.ids);
+    const invokeAt = sim.now();
+    if (linearizable) {
+      const key = `k${random.int(keyCount)}`;
+      const roll = random.next();
+      const value = `${process}:${issued}`;
+      let req: KvRequest;
+      let f: HistoryEvent['f'];
+      let invokeValue: unknown;
+      if (roll < 0.4) {
+        f = 'read';
+        invokeValue = null;
+        req = { op: 'get', key: bytes(key), consistency: 'linearizable' };
+      } else if (roll < 0.75) {
+        f = 'write';
+        invokeValue = value;
+        req = { op: 'set', key: bytes(key), value: bytes(value), consistency: 'linearizable', expiresAtMs: 0, condition: 'always' };
+      } else {
+        f = 'cas';
+        // Expect one of the recent values of the key so that some CAS operations succeed.
+        const recent = events.filter((e) => e.key === key && e.type === 'ok' && e.f !== 'cas').slice(-3);
+        const expected = recent.length > 0 && random.next() < 0.8 ? (random.pick(recent).value as string | null) : null;
+        invokeValue = [expected, value];
+        req = {
+          op: 'cas',
+          key: bytes(key),
+          expected: expected === null ? null : bytes(expected),
+          value: bytes(value),
+          consistency: 'linearizable',
+        };
+      }
+      events.push({ process, type: 'invoke', f, key, value: invokeValue, time: invokeAt });
+      cluster.send(target, req, clientTimeoutMs, (reply, at) => {
+        const outcome = classify(reply);
+        if (outcome === 'ok' && f === 'cas' && reply?.ok && reply.applied === false) {
+          events.push({ process, type: 'fail', f, key, value: invokeValue, time: at });
+          okOps++;
+        } else if (outcome === 'ok') {
+          const readValue = f === 'read' && reply?.ok ? text(reply.value) : invokeValue;
+          events.push({ process, type: 'ok', f, key, value: readValue, time: at });
+          okOps++;
+        } else if (outcome === 'fail') {
+          events.push({ process, type: 'fail', f, key, value: invokeValue, time: at });
+          failedOps++;
+        } else {
+          events.push({ process, type: 'info', f, key, value: invokeValue, time: at });
+          indefiniteOps++;
+          process = nextProcess++; // a process with an unknown outcome never invokes again
+        }
+        sim.after(random.next() * 5, () => runClient(process));
+      });
+      return;
+    }
+    // The set workload: every write has its own key, so nothing may overwrite an acknowledged one.
+    const key = `s${process}-${issued}`;
+    const value = `v${issued}`;
+    const req: KvRequest = {
+      op: 'set',
+      key: bytes(key),
+      value: bytes(value),
+      consistency: options.consistency,
+      expiresAtMs: 0,
+      condition: 'always',
+    };
+    cluster.send(target, req, clientTimeoutMs, (reply) => {
+      const outcome = classify(reply);
+      if (outcome === 'ok') {
+        acked.set(key, value);
+        okOps++;
+      } else if (outcome === 'fail') failedOps++;
+      else indefiniteOps++;
+      sim.after(random.next() * 5, () => runClient(process));
+    });
+  };
+  for (let c = 0; c < options.clients; c++) sim.after(random.next() * 10, () => runClient(c));
+
+  // ---- safety phase: run until every operation was issued and answered ----------------------
+  const answered = () => okOps + failedOps + indefiniteOps >= options.ops;
+  sim.runUntil(answered, 600_000, 50);
+
+  // ---- liveness phase: no faults; every operation must now succeed --------------------------
+  safetyPhase = false;
+  sim.heal();
+  sim.setNetwork({ packetLossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
+  for (const id of cluster.ids) {
+    if (sim.status(id) === 'paused') sim.resume(id);
+    if (sim.status(id) === 'crashed') sim.restart(id);
+  }
+  const healed = sim.runUntil(() => cluster.membershipConverged(), 60_000, 50);
+  // Give hinted handoff time to hand everything back.
+  sim.runFor((options.config?.hintDeliveryIntervalMs ?? 500) * 4);
+
+  let livenessFailures = healed ? 0 : 1;
+  let lost = 0;
+  const lostExamples: string[] = [];
+  let pending = 0;
+  const finalRead = (key: string, level: Consistency, done: (reply: KvReply | null) => void): void => {
+    pending++;
+    cluster.send(random.pick(cluster.ids), { op: 'get', key: bytes(key), consistency: level }, clientTimeoutMs, (reply) => {
+      pending--;
+      done(reply);
+    });
+  };
+  if (linearizable) {
+    for (let k = 0; k < keyCount; k++) {
+      const key = `k${k}`;
+      const process = nextProcess++;
+      events.push({ process, type: 'invoke', f: 'read', key, value: null, time: sim.now() });
+      finalRead(key, 'linearizable', (reply) => {
+        if (reply?.ok) events.push({ process, type: 'ok', f: 'read', key, value: text(reply.value), time: sim.now() });
+        else {
+          livenessFailures++;
+          events.push({ process, type: 'info', f: 'read', key, value: null, time: sim.now() });
+        }
+      });
+    }
+  } else {
+    for (const [key, value] of acked) {
+      finalRead(key, 'quorum', (reply) => {
+        if (!reply?.ok) livenessFailures++;
+        else if (text(reply.value) !== value) {
+          lost++;
+          if (lostExamples.length < 5) lostExamples.push(`${key}: acknowledged '${value}', read '${text(reply.value)}'`);
+        }
+      });
+    }
+  }
+  sim.runUntil(() => pending === 0, 120_000, 10);
+  livenessFailures += pending;
+  // Let read repair finish before judging convergence.
+  sim.runFor(500);
+
+  // ---- convergence: every key's replicas hold the same version -----------------------------
+  const keys = linearizable ? Array.from({ length: keyCount }, (_, k) => `k${k}`) : [...acked.keys()];
+  let divergent = 0;
+  const anyNode = cluster.node(sim.liveNodeIds()[0]);
+  for (const key of keys) {
+    const replicas = anyNode ? anyNode.replicasOf(bytes(key)) : [];
+    const stored = cluster.storedRecords(bytes(key));
+    const versions = new Set(replicas.map((r) => {
+      const rec = stored.get(r);
+      return rec ? `${rec.hlc}/${rec.writer}` : 'none';
+    }));
+    if (versions.size > 1) divergent++;
+  }
+
+  let verdict: true | false | 'unknown' | undefined;
+  let counterexample: unknown;
+  if (linearizable) {
+    const result = checkEvents(events, casRegister, { now: () => 0, maxCacheEntries: 2_000_000 });
+    verdict = result.valid;
+    counterexample = result.counterexample;
+  }
+
+  const violation =
+    verdict === false
+      ? 'history is not linearizable'
+      : verdict === 'unknown'
+        ? 'linearizability checker could not decide'
+        : lost > 0
+          ? `${lost} acknowledged writes lost`
+          : livenessFailures > 0
+            ? `${livenessFailures} operations failed after heal`
+            : divergent > 0
+              ? `${divergent} keys did not converge`
+              : null;
+  return {
+    seed: options.seed,
+    ops: okOps + failedOps + indefiniteOps,
+    okOps,
+    failedOps,
+    indefiniteOps,
+    faultsUsed,
+    linearizable: verdict,
+    counterexample,
+    lostAcknowledgedWrites: lost,
+    lostExamples,
+    livenessFailures,
+    converged: divergent === 0,
+    divergentKeys: divergent,
+    virtualMs: sim.now(),
+    traceDigest: sim.traceDigest(),
+    violation,
+  };
+}
+
+function classify(reply: KvReply | null): 'ok' | 'fail' | 'info' {
+  if (reply === null) return 'info';
+  if (reply.ok) return 'ok';
+  return reply.error.definite ? 'fail' : 'info';
+}
+
+/** Applies one disruptive fault now and schedules its end. */
+function injectFault(kind: FaultKind, cluster: KvCluster, random: SeededRandom): void {
+  const sim = cluster.sim;
+  const ids = cluster.ids;
+  const durationMs = 100 + random.next() * 900;
+  switch (kind) {
+    case 'crash': {
+      const up = ids.filter((id) => sim.status(id) === 'up');
+      if (up.length <= 1) return;
+      const victim = random.pick(up);
+      sim.crash(victim);
+      sim.after(durationMs, () => sim.restart(victim));
+      return;
+    }
+    case 'pause': {
+      const up = ids.filter((id) => sim.status(id) === 'up');
+      if (up.length <= 1) return;
+      const victim = random.pick(up);
+      sim.pause(victim);
+      sim.after(durationMs, () => sim.resume(victim));
+      return;
+    }
+    case 'partition': {
+      const shuffled = random.shuffle([...ids]);
+      const shape = random.int(4);
+      if (shape === 0) {
+        // isolate one node
+        sim.partition([[shuffled[0]], shuffled.slice(1)]);
+      } else if (shape === 1) {
+        // majority / minority
+        const cut = Math.floor(ids.length / 2);
+        sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      } else if (shape === 2) {
+        // one-way: a node cannot send to the others but hears them
+        for (const other of shuffled.slice(1)) sim.blockLink(shuffled[0], other);
+      } else {
+        // bridge: two halves that both reach one bridge node
+        const bridge = shuffled[0];
+        const rest = shuffled.slice(1);
+        const half = Math.floor(rest.length / 2);
+        const a = rest.slice(0, half);
+        const b = rest.slice(half);
+        for (const x of a) for (const y of b) {
+          sim.blockLink(x, y);
+          sim.blockLink(y, x);
+        }
+        void bridge;
+      }
+      sim.after(durationMs, () => sim.heal());
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+function failed(options: KvRunOptions, cluster: KvCluster, why: string): KvRunResult {
+  return {
+    seed: options.seed,
+    ops: 0,
+    okOps: 0,
+    failedOps: 0,
+    indefiniteOps: 0,
+    faultsUsed: [],
+    lostAcknowledgedWrites: 0,
+    lostExamples: [],
+    livenessFailures: 1,
+    converged: false,
+    divergentKeys: 0,
+    virtualMs: cluster.sim.now(),
+    traceDigest: cluster.sim.traceDigest(),
+    violation: why,
+  };
+}
+
+/** The command that replays one seed. */
+export function replayCommand(options: KvRunOptions): string {
+  const parts = [
+    'arpeggio sim kv',
+    `--nodes ${options.nodes}`,
+    `--clients ${options.clients}`,
+    `--ops ${options.ops}`,
+    `--consistency ${options.consistency}`,
+    `--seed ${options.seed}`,
+  ];
+  if (options.faults.length > 0) parts.push(`--faults ${options.faults.join(',')}`);
+  if (options.bugs && options.bugs.length > 0) parts.push(`--bug ${options.bugs.join(',')}`);
+  return parts.join(' ');
+}
+
+export type { NodeId };

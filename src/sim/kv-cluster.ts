@@ -1,0 +1,111 @@
+/**
+ * A cluster of real `KvNode`s in the simulator, with the helpers workloads and checks need:
+ * boot and wait for membership to converge, send a request and get a promise-free callback, and
+ * look at every replica's stored records directly.
+ */
+import { type BugName, type KvConfig, KvNode, type KvNodeInit, type PeerMessage } from '../core/kv-node.js';
+import { dataKey, type KvRecord } from '../core/record.js';
+import type { KvReply, KvRequest } from '../core/replication/messages.js';
+import type { StorageWrite } from '../core/storage.js';
+import type { NodeId } from '../core/types.js';
+import { SimKvStorage } from './kv-storage.js';
+import { type NetworkConfig, Simulator } from './simulator.js';
+
+export type KvSim = Simulator<PeerMessage, KvRequest, KvReply, StorageWrite, KvNodeInit>;
+
+export interface KvClusterOptions {
+  seed: number;
+  nodes: number;
+  config?: Partial<KvConfig>;
+  bugs?: readonly BugName[];
+  network?: Partial<NetworkConfig>;
+  /** The host releases replies before writes are durable (the `ack-before-durable` bug). */
+  releaseBeforeFlush?: boolean;
+  tickIntervalMs?: number;
+  fsyncLatencyMs?: number;
+}
+
+export function nodeName(i: number): NodeId {
+  return `n${i + 1}`;
+}
+
+export class KvCluster {
+  readonly sim: KvSim;
+  readonly ids: NodeId[];
+
+  constructor(private readonly options: KvClusterOptions) {
+    this.sim = new Simulator<PeerMessage, KvRequest, KvReply, StorageWrite, KvNodeInit>(
+      (id, ctx, init) =>
+        new KvNode({ random: ctx.random, storage: ctx.storage as SimKvStorage }, { ...init, id, epoch: ctx.incarnation }),
+      {
+        seed: options.seed,
+        tickIntervalMs: options.tickIntervalMs ?? 5,
+        fsyncLatencyMs: options.fsyncLatencyMs ?? 1,
+        releaseBeforeFlush: options.releaseBeforeFlush ?? false,
+        network: options.network as NetworkConfig | undefined,
+        createStorage: () => new SimKvStorage(),
+      },
+    );
+    this.ids = Array.from({ length: options.nodes }, (_, i) => nodeName(i));
+  }
+
+  init(id: NodeId, seeds: NodeId[]): KvNodeInit {
+    return { id, seeds, epoch: 0, config: this.options.config, bugs: this.options.bugs };
+  }
+
+  /** Starts every node (all but the first join through the first) and waits for full membership. */
+  boot(maxMs = 30_000): boolean {
+    this.ids.forEach((id, i) => this.sim.addNode(id, this.init(id, i === 0 ? [] : [this.ids[0]])));
+    return this.sim.runUntil(() => this.membershipConverged(), maxMs, 20);
+  }
+
+  /** Adds a node that joins through a live member. */
+  addNode(id: NodeId): void {
+    const seed = this.sim.liveNodeIds()[0];
+    this.ids.push(id);
+    this.sim.addNode(id, this.init(id, seed ? [seed] : []));
+  }
+
+  node(id: NodeId): KvNode | undefined {
+    return this.sim.node(id) as KvNode | undefined;
+  }
+
+  /** Every live node sees every other live node alive. */
+  membershipConverged(): boolean {
+    const live = this.sim.liveNodeIds().filter((id) => this.sim.status(id) === 'up');
+    for (const id of live) {
+      const node = this.node(id);
+      if (!node) return false;
+      const alive = new Set(node.members().filter((m) => m.state === 'alive').map((m) => m.id));
+      for (const other of live) if (other !== id && !alive.has(other)) return false;
+    }
+    return true;
+  }
+
+  /** The record each node's storage holds for a key (undefined: none), read straight from storage. */
+  storedRecords(key: Uint8Array): Map<NodeId, KvRecord | undefined> {
+    const out = new Map<NodeId, KvRecord | undefined>();
+    const dk = dataKey(key);
+    for (const id of this.sim.allNodeIds()) {
+      const storage = this.sim.storageOf(id) as SimKvStorage | undefined;
+      out.set(id, storage?.get<KvRecord>('data', dk));
+    }
+    return out;
+  }
+
+  /** Sends a request and calls back with the reply, or with null when none came in time. */
+  send(nodeId: NodeId, req: KvRequest, timeoutMs: number, done: (reply: KvReply | null, atMs: number) => void): void {
+    let settled = false;
+    const requestId = this.sim.request(nodeId, req, (reply, atMs) => {
+      if (settled) return;
+      settled = true;
+      done(reply, atMs);
+    });
+    this.sim.after(timeoutMs, () => {
+      if (settled) return;
+      settled = true;
+      this.sim.abandon(requestId);
+      done(null, this.sim.now());
+    });
+  }
+}
