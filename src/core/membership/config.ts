@@ -163,7 +163,7 @@ export function suspicionTimeoutMs(c: SwimConfig, n: number, confirmations: numb
   const min = suspicionTimeoutMinMs(c, n);
   const max = suspicionTimeoutMaxMs(c, n);
   const k = expectedConfirmations(c, n);
-  if (k < 1) return min;
+  if (k < 1 || confirmations >= k) return min;
   const fraction = Math.log(confirmations + 1) / Math.log(k + 1);
   return Math.max(min, max - (max - min) * fraction);
 }
