@@ -146,6 +146,12 @@ export interface TcpTransportEvents {
   connected: [peer: NodeId, info: { direction: ConnectionDirection; remoteAddress: string }];
   /** The last connection to a peer ended. Reconnecting starts if its address is known. */
   disconnected: [peer: NodeId, info: { code: TransportErrorCode; reason: string }];
+  /**
+   * A dial to a known peer failed (refused, timed out, handshake refused) while no connection
+   * to it exists. Messages sent to it wait in its queue for the next attempt. The runtime can
+   * tell the RPC layer (`peerUnreachable`) so calls in flight to it retry without waiting.
+   */
+  unreachable: [peer: NodeId, info: { code: TransportErrorCode; reason: string }];
   /** A connection was refused or cut for a protocol violation (garbage, a wrong secret, a timeout). */
   rejected: [info: RejectionInfo];
 }
@@ -880,7 +886,9 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> {
       peer.dialing = undefined;
       if (!peer.conn) {
         this.#m.dialFailures++;
-        this.#log.debug({ peer: peer.id, code: conn.endCode, reason: conn.endReason }, 'dial failed');
+        const code = conn.endCode ?? 'CONNECT_FAILED';
+        this.#log.debug({ peer: peer.id, code, reason: conn.endReason }, 'dial failed');
+        this.emit('unreachable', peer.id, { code, reason: conn.endReason });
         this.#scheduleReconnect(peer);
       }
     }
