@@ -190,7 +190,7 @@ export class Swim {
     this.begin(nowMs);
     if (this.leaving) {
       // A node that left only answers pings, so its `left` keeps spreading on the acks.
-      if (msg.type === 'ping') this.send(from, { type: 'ack', seq: msg.seq, updates: this.piggyback() });
+      if (msg.type === 'ping') this.send(from, { type: 'ack', seq: msg.seq, updates: this.piggyback(from) });
     } else if (from !== this.id) {
       (this.handlers[msg.type] as Handler<SwimMessageType>)(from, msg, nowMs);
     }
@@ -290,9 +290,11 @@ export class Swim {
     if (!this.started) return t;
     if (!this.leaving) {
       t = Math.min(t, this.nextPushPullAtMs);
-      if (this.probe)
-        t = Math.min(t, this.probe.indirectSent ? this.probe.endsAtMs : this.probe.indirectAtMs);
-      else t = Math.min(t, this.nextProbeAtMs);
+      const p = this.probe;
+      t = Math.min(
+        t,
+        p === null ? this.nextProbeAtMs : p.indirectSent || p.acked ? p.endsAtMs : p.indirectAtMs,
+      );
       for (const id of this.suspects) t = Math.min(t, this.records.get(id)?.suspicion?.deadlineMs ?? t);
       if (this.nextJoinAttemptAtMs !== null) t = Math.min(t, this.nextJoinAttemptAtMs);
     }
@@ -333,10 +335,7 @@ export class Swim {
       indirectSent: false,
     };
     this.counters.probes++;
-    const rec = this.records.get(target) as MemberRecord;
-    // Lifeguard's buddy system: a suspect we probe hears of the suspicion first hand, at once.
-    const buddy = rec.state === 'suspect' ? [this.updateOf(rec, this.id)] : [];
-    this.send(target, { type: 'ping', seq, updates: [...buddy, ...this.piggyback(buddy.length)] });
+    this.send(target, { type: 'ping', seq, updates: this.piggyback(target) });
   }
 
   /** No direct ack in time: ask k random alive members to ping the target for us. */
@@ -347,7 +346,7 @@ export class Swim {
       .map((r) => r.id);
     for (const helper of sample(candidates, this.config.indirectChecks, this.random)) {
       this.counters.indirectProbes++;
-      this.send(helper, { type: 'ping-req', seq: p.seq, target: p.target, updates: this.piggyback() });
+      this.send(helper, { type: 'ping-req', seq: p.seq, target: p.target, updates: this.piggyback(helper) });
     }
   }
 
@@ -362,7 +361,7 @@ export class Swim {
 
   private onPing(from: NodeId, msg: Extract<SwimMessage, { type: 'ping' }>, nowMs: number): void {
     this.learnAll(from, msg.updates, nowMs);
-    this.send(from, { type: 'ack', seq: msg.seq, updates: this.piggyback() });
+    this.send(from, { type: 'ack', seq: msg.seq, updates: this.piggyback(from) });
   }
 
   private onAck(from: NodeId, msg: Extract<SwimMessage, { type: 'ack' }>, nowMs: number): void {
@@ -374,7 +373,11 @@ export class Swim {
     const relay = this.relays.get(msg.seq);
     if (relay) {
       this.relays.delete(msg.seq);
-      this.send(relay.requester, { type: 'ack', seq: relay.requesterSeq, updates: this.piggyback() });
+      this.send(relay.requester, {
+        type: 'ack',
+        seq: relay.requesterSeq,
+        updates: this.piggyback(relay.requester),
+      });
     }
   }
 
@@ -382,7 +385,7 @@ export class Swim {
   private onPingReq(from: NodeId, msg: Extract<SwimMessage, { type: 'ping-req' }>, nowMs: number): void {
     this.learnAll(from, msg.updates, nowMs);
     if (msg.target === this.id) {
-      this.send(from, { type: 'ack', seq: msg.seq, updates: this.piggyback() });
+      this.send(from, { type: 'ack', seq: msg.seq, updates: this.piggyback(from) });
       return;
     }
     const seq = this.nextSeq++;
@@ -391,10 +394,11 @@ export class Swim {
       requesterSeq: msg.seq,
       expiresAtMs: nowMs + this.config.probeIntervalMs,
     });
-    this.send(msg.target, { type: 'ping', seq, updates: this.piggyback() });
+    this.send(msg.target, { type: 'ping', seq, updates: this.piggyback(msg.target) });
   }
 
   private expireRelays(nowMs: number): void {
+    if (this.relays.size === 0) return;
     for (const [seq, r] of this.relays) if (r.expiresAtMs <= nowMs) this.relays.delete(seq);
   }
 
@@ -432,6 +436,7 @@ export class Swim {
 
   /** Suspects nobody refuted in time are declared dead (the paper's "confirm"). */
   private expireSuspicions(nowMs: number): void {
+    if (this.suspects.size === 0) return;
     for (const id of [...this.suspects]) {
       const rec = this.records.get(id) as MemberRecord;
       if ((rec.suspicion as Suspicion).deadlineMs > nowMs) continue;
@@ -536,7 +541,13 @@ export class Swim {
    */
   private hearAboutSelf(u: MemberUpdate): void {
     const me = this.self();
-    if (this.leaving || u.incarnation < me.incarnation) return;
+    if (this.leaving) return;
+    if (u.incarnation < me.incarnation) {
+      // Someone still doubts an older incarnation: the refutation has not reached it (its copies
+      // may all have been lost). Send it afresh; the paper's rule would leave this node to die.
+      if (u.state !== 'alive') this.broadcasts.enqueue(this.updateOf(me));
+      return;
+    }
     const current = u.state === 'alive' && u.incarnation === me.incarnation;
     if (current && (u.meta === undefined || sameMeta(u.meta, me.meta))) return;
     this.counters.refutations++;
@@ -551,12 +562,18 @@ export class Swim {
     this.broadcasts.enqueue(this.updateOf(me));
   }
 
-  /** Up to maxPiggybackedUpdates − `reserved` updates for one outgoing message. */
-  private piggyback(reserved = 0): MemberUpdate[] {
-    return this.broadcasts.take(
-      this.config.maxPiggybackedUpdates - reserved,
-      retransmitLimit(this.config, this.liveCount),
-    );
+  /**
+   * The updates to piggyback on a message to `to`: up to maxPiggybackedUpdates from the queue.
+   * If this node suspects `to`, the suspicion goes first, whether or not it is still queued:
+   * Lifeguard's buddy system, applied to every message rather than only to probes, so that a
+   * suspect hears of its suspicion from the first member it talks to and can refute in time.
+   */
+  private piggyback(to: NodeId): MemberUpdate[] {
+    const rec = this.records.get(to);
+    const buddy = rec?.state === 'suspect' ? [this.updateOf(rec, firstSuspecter(rec))] : [];
+    const limit = retransmitLimit(this.config, this.liveCount);
+    const queued = this.broadcasts.take(this.config.maxPiggybackedUpdates - buddy.length, limit);
+    return [...buddy, ...queued.filter((u) => u.id !== to || buddy.length === 0)];
   }
 
   // ---- §5 joining, and memberlist's push-pull anti-entropy --------------------------------
@@ -612,18 +629,22 @@ export class Swim {
     this.send(from, { type: replyType, members: this.fullState() });
   }
 
+  /**
+   * Every record, with its meta. A suspicion names its first suspecter, so that relaying a state
+   * does not count as the relayer confirming the suspicion.
+   */
   private fullState(): MemberUpdate[] {
-    return [...this.records.values()].map((r) => ({
-      id: r.id,
-      incarnation: r.incarnation,
-      state: r.state,
-      meta: r.meta,
-    }));
+    return [...this.records.values()].map((r) => {
+      const origin = firstSuspecter(r);
+      const u = { id: r.id, incarnation: r.incarnation, state: r.state, meta: r.meta };
+      return origin === undefined ? u : { ...u, from: origin };
+    });
   }
 
   // ---- bookkeeping ---------------------------------------------------------------------
 
   private forgetTombstones(nowMs: number): void {
+    if (this.tombstones.size === 0) return;
     for (const id of [...this.tombstones]) {
       const rec = this.records.get(id) as MemberRecord;
       if ((rec.forgetAtMs as number) > nowMs) continue;
@@ -687,7 +708,6 @@ export class Swim {
   }
 
   private begin(nowMs: number): void {
-    this.out = { outbox: [], events: [] };
     if (this.started) return;
     // The first call fixes the start; random phases keep members from probing in lockstep.
     this.started = true;
@@ -701,6 +721,11 @@ export class Swim {
     this.out = { outbox: [], events: [] };
     return out;
   }
+}
+
+function firstSuspecter(r: MemberRecord): NodeId | undefined {
+  if (r.suspicion === undefined) return undefined;
+  return r.suspicion.suspecters.values().next().value;
 }
 
 function snapshot(r: MemberRecord): Member {

@@ -48,6 +48,8 @@ export interface ClusterOptions {
   config?: SwimConfig;
   network?: Partial<NetworkConfig>;
   persistIncarnation?: boolean;
+  /** Virtual ms between ticks (default: a tenth of the probe timeout). */
+  tickIntervalMs?: number;
 }
 
 export const names = (n: number): NodeId[] =>
@@ -57,7 +59,12 @@ export const names = (n: number): NodeId[] =>
 export function startCluster(ids: NodeId[], o: ClusterOptions): Cluster {
   const config = o.config ?? testConfig;
   const events: LoggedEvent[] = [];
-  const sim = createMembershipSim({ seed: o.seed, config, network: o.network });
+  const sim = createMembershipSim({
+    seed: o.seed,
+    config,
+    network: o.network,
+    tickIntervalMs: o.tickIntervalMs,
+  });
   const onEvent = (observer: NodeId, e: MembershipEvent, atMs: number) =>
     events.push({ atMs, observer, type: e.type, subject: e.member.id, incarnation: e.member.incarnation });
   const cluster: Cluster = {
