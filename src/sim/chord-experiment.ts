@@ -37,8 +37,12 @@ export interface ChordSimulationOptions {
   tickIntervalMs?: number;
 }
 
-/** How much of the ring's state a check compares with the truth. */
-export type RingCheckLevel = 'successors' | 'fingers';
+/**
+ * How much of the ring's state a check compares with the truth: `cycle`, every live member has
+ * joined and its successor is its true successor (the successor pointers form the true cycle);
+ * `lists`, also its predecessor and its whole successor list; `fingers`, also every finger.
+ */
+export type RingCheckLevel = 'cycle' | 'lists' | 'fingers';
 
 /** The outcome of one lookup as a client saw it. */
 export interface LookupOutcome {
@@ -116,8 +120,7 @@ export class ChordSimulation {
 
   /**
    * Where the ring members' state differs from the truth, at most `limit` descriptions (empty
-   * when the ring has converged). `successors` compares successor, predecessor and successor
-   * list; `fingers` also every finger.
+   * when the ring has converged to `level`).
    */
   ringErrors(level: RingCheckLevel, limit = 5): string[] {
     const truth = this.truth();
@@ -316,13 +319,13 @@ export function runChordExperiment(options: ChordExperimentOptions): ChordExperi
     progress(`crashing ${failed.length} nodes`);
     for (const id of failed) cs.crash(id);
     const startMs = sim.now();
-    ringHealed = cs.stabilize('successors', REPAIR_MAX_MS);
+    ringHealed = cs.stabilize('lists', REPAIR_MAX_MS);
     stabilizationVirtualMs = sim.now() - startMs;
     const dead = new Set(failed);
     if (!ringHealed && brokenSuccessorLists(before, dead, successors) === 0) {
       throw new ChordCheckError(
         `the ring did not repair itself within ${REPAIR_MAX_MS} ms although every member kept a live ` +
-          `successor-list entry: ${cs.ringErrors('successors').join('; ')}`,
+          `successor-list entry: ${cs.ringErrors('lists').join('; ')}`,
       );
     }
   }
@@ -423,9 +426,9 @@ function buildByJoining(
     started += wave.length;
     sim.runFor(500);
     progress(`joining: ${started}/${names.length} nodes started, stabilizing`);
-    if (!cs.stabilize('successors', JOIN_CONVERGENCE_MAX_MS)) {
+    if (!cs.stabilize('lists', JOIN_CONVERGENCE_MAX_MS)) {
       throw new ChordCheckError(
-        `successors did not converge after ${started} joins: ${cs.ringErrors('successors').join('; ')}`,
+        `successors did not converge after ${started} joins: ${cs.ringErrors('lists').join('; ')}`,
       );
     }
   }

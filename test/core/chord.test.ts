@@ -77,7 +77,7 @@ describe('Chord §4: the ring and its maintenance', () => {
     const b = cs.node('b')?.vnodes()[0];
     assert.ok(b?.joined);
     assert.equal(b.successor?.node, 'a', 'with two nodes the successor of b is a');
-    assert.ok(cs.stabilize('successors', 5_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 5_000), cs.ringErrors('lists').join('; '));
     cs.join('c', ['b']);
     assert.ok(cs.stabilize('fingers', 20_000), cs.ringErrors('fingers').join('; '));
   });
@@ -86,7 +86,7 @@ describe('Chord §4: the ring and its maintenance', () => {
     const cs = new ChordSimulation({ seed: 3, vnodes: 1, config: { successorListLength: 4 } });
     cs.create('n0');
     for (let i = 1; i < 40; i++) cs.join(`n${i}`, ['n0']); // all at the same instant
-    assert.ok(cs.stabilize('successors', 60_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 60_000), cs.ringErrors('lists').join('; '));
   });
 
   test('fix_fingers(): eventually finger[i] = successor(n + 2^i) for every i', () => {
@@ -110,7 +110,7 @@ describe('Chord §4: the ring and its maintenance', () => {
     cs.sim.runFor(1500); // > checkPredecessorIntervalMs + rpcTimeoutMs
     const v = cs.node(after.node)?.vnodes()[0];
     assert.notEqual(v?.predecessor?.id, victim.id);
-    assert.ok(cs.stabilize('successors', 10_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 10_000), cs.ringErrors('lists').join('; '));
     assert.equal(cs.node(after.node)?.vnodes()[0].predecessor?.id, truth.vnodes[2].id);
   });
 
@@ -120,7 +120,7 @@ describe('Chord §4: the ring and its maintenance', () => {
     const [p, s1, s2, s3] = [truth.vnodes[0], truth.vnodes[1], truth.vnodes[2], truth.vnodes[3]];
     cs.crash(s1.node);
     cs.crash(s2.node);
-    assert.ok(cs.stabilize('successors', 10_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 10_000), cs.ringErrors('lists').join('; '));
     assert.equal(cs.node(p.node)?.vnodes()[0].successor?.id, s3.id);
     // Each successor list again holds the next r live members.
     const list = cs
@@ -213,7 +213,7 @@ describe('Chord §4.3 and §6.3: lookups', () => {
     // A newcomer takes over the part of the range that holds k.
     const newcomer = nameInRange('j', k, owner.id);
     cs.join(newcomer, ['n0']);
-    assert.ok(cs.stabilize('successors', 20_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 20_000), cs.ringErrors('lists').join('; '));
     const stale = lookupNow(cs, from, k);
     assertOwner(cs, stale, k);
     assert.ok(stale.type === 'lookup' && stale.ok);
@@ -235,7 +235,7 @@ describe('Chord §4.3 and §6.3: lookups', () => {
     assertOwner(cs, lookupNow(cs, from, k), k);
     assert.equal(cs.node(from)?.cachedOwner(k)?.id, owner.id);
     cs.crash(owner.node);
-    assert.ok(cs.stabilize('successors', 20_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 20_000), cs.ringErrors('lists').join('; '));
     const reply = lookupNow(cs, from, k);
     assertOwner(cs, reply, k);
     assert.ok(reply.type === 'lookup' && reply.ok);
@@ -248,7 +248,7 @@ describe('Chord §4.3 and §6.3: lookups', () => {
     const random = new SeededRandom(13);
     const victims = random.shuffle([...cs.liveIds()]).slice(0, 16);
     for (const id of victims) cs.crash(id);
-    assert.ok(cs.stabilize('successors', 30_000), cs.ringErrors('successors').join('; '));
+    assert.ok(cs.stabilize('lists', 30_000), cs.ringErrors('lists').join('; '));
     const outcomes = cs.lookupAll(
       Array.from({ length: 500 }, () => ({ from: random.pick(cs.liveIds()), keyId: random.int(RING_SIZE) })),
       200,

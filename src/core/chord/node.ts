@@ -55,6 +55,9 @@ import type {
   Query,
 } from './messages.js';
 
+/** How many recent contacts a node keeps as ways back into the ring. */
+const MAX_CONTACTS = 8;
+
 /** finger[i].start = (n + 2^i) mod 2^m (Table 1 of the paper). */
 export function fingerStart(id: number, i: number): number {
   return addId(id, 2 ** i);
@@ -91,6 +94,8 @@ class VNode implements VNodeView {
   pingRpc: number | null = null;
   fingerQuery: number | null = null;
   joinQuery: number | null = null;
+  seekQuery: number | null = null;
+  seekAttempts = 0;
 
   constructor(self: Address) {
     this.self = self;
@@ -118,6 +123,7 @@ type PendingQuery = { deadlineMs: number; keyId: number } & (
   | { purpose: 'lookup'; requestId: number }
   | { purpose: 'finger'; vnodeId: number; fingerIndex: number }
   | { purpose: 'join'; vnodeId: number }
+  | { purpose: 'seek'; vnodeId: number }
 );
 
 /** A query this node forwarded and waits for the next hop to acknowledge. */
@@ -162,6 +168,8 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
   private readonly rpcs = new Map<number, PendingRpc>();
   private readonly queries = new Map<number, PendingQuery>();
   private readonly forwards = new Map<number, PendingForward>();
+  /** The last few distinct physical nodes heard from: ways back into the ring (see seekRing). */
+  private readonly contacts: NodeId[] = [];
   /** Physical nodes that timed out or left, until when they count as gone. */
   private readonly failedUntilMs = new Map<NodeId, number>();
   private nextSerial = 1;
@@ -334,6 +342,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
     m.nextStabilizeMs = this.nowMs + this.config.stabilizeIntervalMs;
     if (m.stabilizeRpc !== null) return; // the previous round is still waiting for its answer
     const successor = m.successorList[0];
+    if (successor.id === m.id) this.seekRing(m);
     const rpcId = this.newRpc({
       kind: 'stabilize',
       vnodeId: m.id,
@@ -342,6 +351,36 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
     });
     m.stabilizeRpc = rpcId;
     this.send(successor.node, { type: 'get_predecessor', target: successor.id, rpcId });
+  }
+
+  /**
+   * Asks a node met outside the ring's pointers (a bootstrap node or a recent contact) for
+   * find_successor(n + 1), and adopts the answer if it lies between n and n's successor.
+   *
+   * The paper's stabilize() cannot repair two things: a member that is its own successor
+   * because its whole successor list failed and nobody points at it, and a ring split into two
+   * loops (false suspicions on a lossy network can cause both). Stabilization only ever looks at
+   * the successor's predecessor, so neither loop learns of the other. A second opinion from
+   * another part of the system does: a member that is alone asks on every stabilize round, every
+   * member asks once per full fix_fingers cycle.
+   */
+  private seekRing(m: VNode): void {
+    if (m.seekQuery !== null) return;
+    const candidates = [...new Set([...this.bootstrap, ...this.contacts])].filter(
+      (c) => c !== this.id && !this.isFailed(c),
+    );
+    if (candidates.length === 0) return;
+    const via = candidates[m.seekAttempts++ % candidates.length];
+    const keyId = addId(m.id, 1);
+    const queryId = this.newQuery({
+      purpose: 'seek',
+      vnodeId: m.id,
+      keyId,
+      deadlineMs: this.nowMs + this.config.joinRetryIntervalMs,
+    });
+    m.seekQuery = queryId;
+    const query: Query = { queryId, origin: this.id, keyId, hops: 0, route: 'ring' };
+    this.send(via, { type: 'find_successor', target: null, query, forwardId: null });
   }
 
   private onPredecessorReply(_from: NodeId, msg: Extract<ChordMessage, { type: 'predecessor_reply' }>): void {
@@ -411,6 +450,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
       m.fingers[i] = owner;
     }
     m.nextFingerIndex = i % ID_BITS;
+    if (m.nextFingerIndex === 0) this.seekRing(m); // a full cycle: time for a second opinion
   }
 
   /** n.check_predecessor(): if predecessor has failed then predecessor = nil (Figure 6). */
@@ -614,6 +654,17 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
         this.setFingers(m, q.fingerIndex, msg.owner);
         return;
       }
+      case 'seek': {
+        const m = this.joinedMember(q.vnodeId);
+        if (!m) return;
+        m.seekQuery = null;
+        const x = msg.owner;
+        if (x.id !== m.id && !this.isFailed(x.node) && inOpen(x.id, m.id, m.successorList[0].id)) {
+          m.successorList = this.successorListFrom(m, [x, ...m.successorList]);
+          m.nextStabilizeMs = this.nowMs;
+        }
+        return;
+      }
       case 'join': {
         const m = this.memberById.get(q.vnodeId);
         if (!m || m.joined) return;
@@ -653,6 +704,11 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
       case 'join': {
         const m = this.memberById.get(q.vnodeId);
         if (m) m.joinQuery = null;
+        return;
+      }
+      case 'seek': {
+        const m = this.memberById.get(q.vnodeId);
+        if (m) m.seekQuery = null;
         return;
       }
     }
@@ -819,8 +875,14 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
   };
 
   private handle(from: NodeId, msg: ChordMessage): void {
-    // Hearing from a node proves it is alive, whatever a timeout made us believe.
-    if (from !== this.id) this.failedUntilMs.delete(from);
+    if (from !== this.id) {
+      // Hearing from a node proves it is alive, whatever a timeout made us believe.
+      this.failedUntilMs.delete(from);
+      if (!this.contacts.includes(from)) {
+        this.contacts.push(from);
+        if (this.contacts.length > MAX_CONTACTS) this.contacts.shift();
+      }
+    }
     const handler = this.handlers[msg.type] as (from: NodeId, msg: ChordMessage) => void;
     handler(from, msg);
   }
