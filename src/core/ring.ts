@@ -1,5 +1,5 @@
 /**
- * A static consistent-hashing ring (Chord §4.2, Karger et al.'s consistent hashing), computed
+ * A static consistent-hashing ring (Chord's “Consistent Hashing”, after Karger et al.), computed
  * from a membership list. Every node that knows the same members with the same number of virtual
  * nodes computes the same ring, so this is the "truth" that tests compare the Chord protocol
  * against and that replication uses to place replicas.

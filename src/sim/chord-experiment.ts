@@ -3,7 +3,7 @@
  * and crashes nodes and compares every ring member's state with the true ring (`Ring` over the
  * live members), and the experiment behind `arpeggio sim chord` (`runChordExperiment`), which
  * measures the paper's claims: path length ½·log2 N (Fig 10), keys per node against virtual nodes
- * (Fig 9), and lookups after a mass failure (Fig 8 and §6.4).
+ * (Fig 9), and lookups after half the nodes fail at once (“Simultaneous Node Failures”).
  *
  * Lookups always go through the protocol's real message routing. Only the ring's construction
  * has a shortcut: above `directBuildAboveMembers` ring members the nodes start from the state
@@ -35,6 +35,8 @@ export interface ChordSimulationOptions {
   network?: Partial<NetworkConfig>;
   /** How often the simulator ticks each node; the protocol's intervals should be multiples of it. */
   tickIntervalMs?: number;
+  /** Keep the last N trace lines (`sim.trace()`), to find where two runs diverge. */
+  traceLinesKept?: number;
 }
 
 /**
@@ -231,6 +233,8 @@ export interface ChordExperimentOptions {
   seed: number;
   /** Rings with more members than this start stabilized instead of joining (default 2048). */
   directBuildAboveMembers?: number;
+  /** Protocol settings over `experimentConfig(successors)`, e.g. `{ successorListShortcut: true }`. */
+  config?: Partial<ChordConfig>;
   onProgress?: (text: string) => void;
 }
 
@@ -293,7 +297,11 @@ const LOOKUP_SPREAD_MS = 1_000;
 export function runChordExperiment(options: ChordExperimentOptions): ChordExperimentResult {
   const { nodes, vnodes, keys, lookups, failFraction, successors, seed } = options;
   const progress = options.onProgress ?? (() => {});
-  const cs = new ChordSimulation({ seed, vnodes, config: experimentConfig(successors) });
+  const cs = new ChordSimulation({
+    seed,
+    vnodes,
+    config: { ...experimentConfig(successors), ...options.config },
+  });
   const sim = cs.sim;
   // Workload choices get their own stream, so they do not shift when the protocol's traffic does.
   const workload = new SeededRandom(seed ^ 0x9e3779b9);

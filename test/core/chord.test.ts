@@ -60,7 +60,7 @@ function knowsOf(cs: ChordSimulation, id: string, other: string): boolean {
   );
 }
 
-describe('Chord §4: the ring and its maintenance', () => {
+describe('Chord: the ring and its maintenance (Figure 6)', () => {
   test('n.create(): a ring of one node is its own successor and owns every key', () => {
     const cs = new ChordSimulation({ seed: 1, vnodes: 1 });
     cs.create('solo');
@@ -114,7 +114,7 @@ describe('Chord §4: the ring and its maintenance', () => {
     assert.equal(cs.node(after.node)?.vnodes()[0].predecessor?.id, truth.vnodes[2].id);
   });
 
-  test('§4.4: when its successor fails, a node falls back to the next live entry of its successor list', () => {
+  test('failures and replication: when its successor fails, a node falls back to the next live entry of its successor list', () => {
     const cs = joinedRing(10, { r: 4 });
     const truth = cs.truth();
     const [p, s1, s2, s3] = [truth.vnodes[0], truth.vnodes[1], truth.vnodes[2], truth.vnodes[3]];
@@ -164,7 +164,7 @@ describe('Chord §4: the ring and its maintenance', () => {
   });
 });
 
-describe('Chord §4.3 and §6.3: lookups', () => {
+describe('Chord: lookups (Figure 5) and their path length', () => {
   test('a lookup from any node for any key returns successor(key)', () => {
     const cs = joinedRing(32);
     const random = new SeededRandom(9);
@@ -243,7 +243,7 @@ describe('Chord §4.3 and §6.3: lookups', () => {
     assert.notEqual(cs.node(from)?.cachedOwner(k)?.node, owner.node);
   });
 
-  test('§6.4: lookups still succeed after a quarter of the nodes fail, when successor lists are long enough', () => {
+  test('simultaneous node failures: lookups still succeed after a quarter of the nodes fail, when successor lists are long enough', () => {
     const cs = joinedRing(64, { r: 12, seed: 21 });
     const random = new SeededRandom(13);
     const victims = random.shuffle([...cs.liveIds()]).slice(0, 16);

@@ -1,5 +1,5 @@
 /**
- * Chord's correctness claim as a property (Stoica et al. §4.3, Theorem 4): after any sequence of
+ * Chord's correctness claim as a property (Stoica et al., “Stabilization”): after any sequence of
  * joins, graceful leaves and crashes followed by a period without churn, stabilization makes every
  * ring member's successor its true successor, and then every lookup finds the true owner.
  * fast-check generates the sequences ("swarm testing": a random ring shape and fault mix per
@@ -83,8 +83,8 @@ function play(s: Scenario, lossy: boolean): ChordSimulation {
   for (let i = 1; i < s.initial; i++) join(cs.liveIds());
   cs.sim.runFor(500);
   for (const [o, gapMs] of s.ops) {
-    // Chord's guarantees cover failures of members that are on the ring (Theorem 4 covers joins
-    // interleaved with stabilization; §4.4 failures of nodes whose successors know them). So a
+    // Chord's guarantees cover failures of members that are on the ring (the stabilization theorem covers
+    // joins interleaved with stabilization; successor lists cover failures of nodes already known). So a
     // node leaves or fails only once the successor pointers form the true cycle; up to three
     // fail at once, and joins go on at any time.
     if (o.kind === 'leave' || o.kind === 'crash') cs.stabilize('cycle', 30_000, 50);
@@ -141,7 +141,7 @@ function judge(cs: ChordSimulation, seed: number): void {
   }
 }
 
-describe('Chord Theorem 4 / §4.3: stabilization repairs any churn', () => {
+describe('Chord stabilization repairs any churn', () => {
   test('after joins, leaves and crashes, every successor is the true successor and lookups find the true owner', () => {
     fc.assert(
       fc.property(scenario, (s) => {

@@ -46,7 +46,7 @@ describe('chord experiment', () => {
     assert.ok(r.messagesSent > r.lookups * 2, 'lookups and their acknowledgements are messages');
   });
 
-  test('§6.4: after half the nodes fail at once, no lookup fails when successor lists are 2·log2 N long', () => {
+  test('simultaneous node failures: after half the nodes fail at once, no lookup fails when successor lists are 2·log2 N long', () => {
     const r = runChordExperiment({ ...base, nodes: 128, keys: 12_800, failFraction: 0.5, successors: 14 });
     assert.equal(r.failedNodes, 64);
     assert.equal(r.ringHealed, true);

@@ -6,10 +6,10 @@ import { assert } from '../types.js';
 
 export interface ChordConfig {
   /**
-   * r, the length of each ring member's successor list (Chord §4.4). The ring stays connected
+   * r, the length of each ring member's successor list (Chord, “Failures and Replication”). The ring stays connected
    * unless r consecutive members fail together, so with r = 2·log2 N it survives the
-   * simultaneous failure of half the nodes with high probability (Chord Theorem IV.5 uses
-   * r = Ω(log N)). See `successorListLengthFor`.
+   * simultaneous failure of half the nodes with high probability (the paper's failure theorem
+   * takes r = Ω(log N)). See `successorListLengthFor`.
    */
   successorListLength: number;
   /** How often each ring member runs stabilize(): ask its successor for its predecessor, notify it. */

@@ -1,7 +1,7 @@
 /**
  * The location cache: key ranges whose owner a lookup has found, so that the next lookup for a
- * key in the same range goes straight to the owner in one hop (Chord §4.3 suggests caching
- * lookup results; CFS and DHash cache locations the same way). Entries may be stale: the owner
+ * key in the same range goes straight to the owner in one hop (the Chord paper suggests
+ * caching lookup results; CFS and DHash cache locations the same way). Entries may be stale: the owner
  * checks that it still owns the key, and the lookup falls back to the ring when it does not.
  *
  * Ranges never overlap: a new range replaces every entry it overlaps, which is how a newer

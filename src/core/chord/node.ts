@@ -12,8 +12,8 @@
  *   Figure 5  n.find_successor(id), n.closest_preceding_node(id)  → findSuccessor, closestPrecedingNode
  *   Figure 6  n.join(n'), n.stabilize(), n.notify(n'), n.fix_fingers(), n.check_predecessor()
  *             → join, stabilize, notify, fixFingers, checkPredecessor
- *   §4.4      successor lists, and falling back to the next live entry when the successor fails
- *   §4.4      voluntary departure (leave) as an optimisation of failure
+ *   “Failures and Replication”: successor lists; the next live entry replaces a failed successor
+ *   “Voluntary Node Departures”: leave, as an optimisation of failure
  *
  * Lookups are recursive: each hop forwards the query to closest_preceding_node(key) and the ring
  * member that finds key ∈ (n, successor] answers the origin directly. Each forward must be
@@ -336,7 +336,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
   /**
    * n.stabilize() (Figure 6): x = successor.predecessor; if x ∈ (n, successor) then
    * successor = x; successor.notify(n). The reply also carries the successor's successor list,
-   * from which this member rebuilds its own (§4.4).
+   * from which this member rebuilds its own (“Failures and Replication”).
    */
   private stabilize(m: VNode): void {
     m.nextStabilizeMs = this.nowMs + this.config.stabilizeIntervalMs;
@@ -390,7 +390,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
     if (!m) return;
     m.stabilizeRpc = null;
     if (m.successorList[0].id !== rpc.peer.id) return; // the successor changed meanwhile; ask again later
-    // Successor list (§4.4): my successor, then its list, cut where the ring wraps around to me.
+    // Successor list (“Failures and Replication”): my successor, then its list, cut where the ring wraps around to me.
     m.successorList = this.successorListFrom(m, [rpc.peer, ...msg.successors]);
     const x = msg.predecessor;
     if (x !== null && !this.isFailed(x.node) && inOpen(x.id, m.id, m.successorList[0].id)) {
@@ -549,7 +549,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
 
   /**
    * n.closest_preceding_node(id) (Figure 5): for i = m downto 1, if finger[i] ∈ (n, id) return
-   * finger[i]. Here the successor list is searched too (§4.4: it also routes around failures),
+   * finger[i]. Here the successor list is searched too (as the journal version does: it also routes around failures),
    * and of all live candidates in (n, id) the one closest to id wins. Null if there is none.
    */
   private closestPrecedingNode(m: VNode, keyId: number): Address | null {
@@ -719,7 +719,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
   /**
    * A peer did not answer in time (or said it is leaving). Until failedNodeMemoryMs have passed
    * it is not used or re-learnt from others' lists. Every member drops it from its successor
-   * list (falling back to the next live entry, §4.4), predecessor and fingers.
+   * list (falling back to the next live entry), predecessor and fingers.
    */
   private markFailed(nodeId: NodeId): void {
     if (nodeId === this.id) return;
@@ -768,7 +768,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
   }
 
   /**
-   * Voluntary departure (§4.4): each run of this node's consecutive ring members tells the
+   * Voluntary departure (“Voluntary Node Departures”): each run of this node's consecutive ring members tells the
    * member before the run its new successor list, and the member after the run its new
    * predecessor, so both relink at once instead of waiting for timeouts.
    */
