@@ -3,7 +3,12 @@
  * `runMembershipExperiment` measures what docs/MEMBERSHIP.md reports: failure-detection time,
  * false-positive rates under message loss, and message load.
  */
-import { type SwimConfig, suspicionTimeoutMaxMs, suspicionTimeoutMinMs } from '../core/membership/config.js';
+import {
+  detectionBoundMs,
+  type SwimConfig,
+  suspicionTimeoutMaxMs,
+  suspicionTimeoutMinMs,
+} from '../core/membership/config.js';
 import { Swim, type SwimCounters } from '../core/membership/swim.js';
 import type { MembershipEvent, Meta, SwimMessage } from '../core/membership/types.js';
 import type { ClientRequest, NodeId, ProtocolNode, Ready } from '../core/types.js';
@@ -147,7 +152,7 @@ export function stateSeenBy(sim: MembershipSim, observer: NodeId, subject: NodeI
   return swimOf(sim, observer).member(subject)?.state;
 }
 
-/** Does every live node see every node in `ids` as alive (and nothing else alive)? */
+/** Does every live node see every node in `ids` as alive? */
 export function allSeeAlive(sim: MembershipSim, ids: NodeId[]): boolean {
   const live = sim.liveNodeIds();
   return live.every((observer) => ids.every((subject) => stateSeenBy(sim, observer, subject) === 'alive'));
@@ -155,29 +160,44 @@ export function allSeeAlive(sim: MembershipSim, ids: NodeId[]): boolean {
 
 // ---- the experiment ----------------------------------------------------------------------
 
+/**
+ * One-way latency per preset's kind of network: loopback and a data centre (the simulator's calm
+ * network, 1 ms + exp(1 ms)), and a WAN (40 ms + exp(10 ms), a cross-continent link).
+ */
+export const PRESET_NETWORKS: Record<
+  'local' | 'lan' | 'wan',
+  Pick<NetworkConfig, 'latencyMinMs' | 'latencyJitterMeanMs'>
+> = {
+  local: { latencyMinMs: 1, latencyJitterMeanMs: 1 },
+  lan: { latencyMinMs: 1, latencyJitterMeanMs: 1 },
+  wan: { latencyMinMs: 40, latencyJitterMeanMs: 10 },
+};
+
 export interface MembershipExperimentOptions {
   nodes: number;
   config: SwimConfig;
+  latency?: Pick<NetworkConfig, 'latencyMinMs' | 'latencyJitterMeanMs'>;
   packetLossProbability: number;
   /** Virtual time measured after the cluster has formed. */
   durationMs: number;
-  /** Members crashed during the run, one at a time, each restarted once everyone saw it dead. */
+  /** Members crashed during the run, at evenly spaced times, each restarted once everyone saw it dead. */
   crashes: number;
   seed: number;
-  /** Called now and then with the fraction of virtual time done (for a progress line). */
+  /** Called now and then with the fraction of the measured virtual time done (for a progress line). */
   onProgress?: (fraction: number) => void;
 }
 
 export interface DetectionSample {
   node: NodeId;
   crashedAtMs: number;
-  /** Crash to the first member suspecting it, and to the first and the last declaring it dead. */
+  /** From the crash to the first member suspecting it, and to the first and the last declaring it dead. */
   firstSuspectMs: number | null;
   firstDeadMs: number | null;
   allDeadMs: number | null;
 }
 
 export interface Summary {
+  count: number;
   mean: number | null;
   p50: number | null;
   p99: number | null;
@@ -194,45 +214,50 @@ export interface MembershipExperimentResult {
   protocolPeriodMs: number;
   suspicionTimeoutMinMs: number;
   suspicionTimeoutMaxMs: number;
+  detectionBoundMs: number;
   detection: {
     crashes: number;
-    detected: number;
+    /** Crashes that every live member declared dead before the member was restarted. */
+    detectedByAll: number;
     firstSuspectMs: Summary;
     firstDeadMs: Summary;
     allDeadMs: Summary;
-    /** The same, divided by the protocol period. */
+    /** The same, in protocol periods. */
     firstDeadPeriods: Summary;
     allDeadPeriods: Summary;
     samples: DetectionSample[];
   };
   falsePositives: {
-    /** Time that members were up, summed over members. */
+    /** Time members were up, summed over members. */
     memberHours: number;
-    /** Events in which a member that was up was suspected / declared dead by another. */
-    falseSuspicions: number;
-    falseDeaths: number;
-    /** Distinct (healthy member, time) deaths: a false death counted once however many saw it. */
-    falselyDeadMembers: number;
-    falseSuspicionsPerMemberHour: number;
-    falseDeathsPerMemberHour: number;
     probes: number;
-    falseSuspicionsPerProbe: number;
+    /** Suspicions of a member that was up: distinct (member, incarnation) episodes. */
+    suspicions: number;
+    /** Deaths of a member that was up: distinct (member, incarnation) episodes. */
+    deaths: number;
+    /** The same deaths counted once per member that declared them. */
+    deathEvents: number;
+    suspicionsPerMemberHour: number;
+    deathsPerMemberHour: number;
+    suspicionsPerProbe: number;
   };
   load: {
     messagesSent: number;
     messagesPerMemberPerSecond: number;
     /** Ping-reqs, sent only when a direct probe got no ack in time. */
-    indirectProbesPerMemberPerSecond: number;
+    pingReqsPerMemberPerSecond: number;
     refutations: number;
   };
+  traceDigest: string;
 }
 
 export function summarise(values: number[]): Summary {
-  if (values.length === 0) return { mean: null, p50: null, p99: null, max: null };
+  if (values.length === 0) return { count: 0, mean: null, p50: null, p99: null, max: null };
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-  const mean = sorted.reduce((s, v) => s + v, 0) / sorted.length;
+  const mean = sorted.reduce((sum, v) => sum + v, 0) / sorted.length;
   return {
+    count: sorted.length,
     mean: round(mean),
     p50: round(at(0.5)),
     p99: round(at(0.99)),
@@ -244,167 +269,177 @@ function round(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
-function divide(s: Summary, by: number): Summary {
-  const d = (x: number | null) => (x === null ? null : Math.round((x / by) * 100) / 100);
-  return { mean: d(s.mean), p50: d(s.p50), p99: d(s.p99), max: d(s.max) };
+/** Three significant digits. */
+function rate(x: number): number {
+  return x === 0 ? 0 : Number(x.toPrecision(3));
+}
+
+function inPeriods(s: Summary, periodMs: number): Summary {
+  const d = (x: number | null) => (x === null ? null : Math.round((x / periodMs) * 100) / 100);
+  return { count: s.count, mean: d(s.mean), p50: d(s.p50), p99: d(s.p99), max: d(s.max) };
 }
 
 const nodeName = (i: number) => `n${String(i + 1).padStart(3, '0')}`;
 
 /**
- * Forms a cluster of `nodes` members (all joining through the first), lets it settle, then runs
- * for `durationMs` of virtual time at the given loss, crashing `crashes` random members at evenly
- * spaced times. Each crashed member is restarted once every live member has declared it dead (or
- * after twice the detection bound), so the cluster keeps its size. A crashed member's detection
- * clock starts at the crash; suspicions and deaths of members that were up are false positives.
+ * Forms a cluster of `nodes` members (all joining through the first) on a loss-free network,
+ * then runs for `durationMs` of virtual time at the given loss, crashing `crashes` random members
+ * at evenly spaced times. A crashed member is restarted (without its incarnation, so it rejoins by
+ * refuting its death) once every live member has declared it dead, or after twice the detection
+ * bound, so the cluster keeps its size. News about a crashed member's last incarnation, or older
+ * ones, is detection; a suspicion or death of a member at an incarnation it had while up is a
+ * false positive.
  */
 export function runMembershipExperiment(o: MembershipExperimentOptions): MembershipExperimentResult {
-  const crashedAt = new Map<NodeId, number>();
+  const P = o.config.probeIntervalMs;
+  const ids = Array.from({ length: o.nodes }, (_, i) => nodeName(i));
+  /** The incarnation each member had at its last crash: news at or below it is about that life. */
+  const crashedIncarnation = new Map<NodeId, number>();
+  const down = new Set<NodeId>();
+  /** The sample of each member's latest crash; `finished` keeps them all, in crash order. */
   const samples = new Map<NodeId, DetectionSample>();
+  const finished: DetectionSample[] = [];
   const deadSeenBy = new Map<NodeId, Set<NodeId>>();
+  const falseSuspicions = new Set<string>();
+  const falseDeaths = new Set<string>();
+  let falseDeathEvents = 0;
   let measuring = false;
-  let falseSuspicions = 0;
-  let falseDeaths = 0;
-  const falselyDead = new Set<string>();
-
-  const onEvent = (observer: NodeId, e: MembershipEvent): void => {
-    if (!measuring) return;
-    const subject = e.member.id;
-    const atMs = sim.now();
-    const crashTime = crashedAt.get(subject);
-    if (crashTime === undefined) {
-      if (e.type === 'suspect') falseSuspicions++;
-      if (e.type === 'dead') {
-        falseDeaths++;
-        falselyDead.add(`${subject}@${e.member.incarnation}`);
-      }
-      return;
-    }
-    const sample = samples.get(subject) as DetectionSample;
-    if (e.type === 'suspect' && sample.firstSuspectMs === null) sample.firstSuspectMs = atMs - crashTime;
-    if (e.type === 'dead') {
-      if (sample.firstDeadMs === null) sample.firstDeadMs = atMs - crashTime;
-      const seen = deadSeenBy.get(subject) as Set<NodeId>;
-      seen.add(observer);
-      const everyone = sim.liveNodeIds().every((id) => seen.has(id));
-      if (everyone && sample.allDeadMs === null) {
-        sample.allDeadMs = atMs - crashTime;
-        sim.after(0, () => restart(subject));
-      }
-    }
-  };
 
   const sim = createMembershipSim({
     seed: o.seed,
     config: o.config,
-    network: { packetLossProbability: 0 },
+    network: { ...(o.latency ?? PRESET_NETWORKS.lan), packetLossProbability: 0 },
   });
+
+  const onEvent = (observer: NodeId, e: MembershipEvent): void => {
+    if (!measuring || (e.type !== 'suspect' && e.type !== 'dead')) return;
+    const subject = e.member.id;
+    const episode = `${subject}@${e.member.incarnation}`;
+    const lastLife = crashedIncarnation.get(subject);
+    if (lastLife === undefined || e.member.incarnation > lastLife) {
+      if (e.type === 'suspect') falseSuspicions.add(episode);
+      else {
+        falseDeaths.add(episode);
+        falseDeathEvents++;
+      }
+      return;
+    }
+    const sample = samples.get(subject);
+    if (!sample || !down.has(subject)) return; // late news of a life already restarted
+    const sinceCrash = sim.now() - sample.crashedAtMs;
+    if (e.type === 'suspect') {
+      sample.firstSuspectMs ??= sinceCrash;
+      return;
+    }
+    sample.firstDeadMs ??= sinceCrash;
+    const seen = deadSeenBy.get(subject) as Set<NodeId>;
+    seen.add(observer);
+    if (sample.allDeadMs === null && sim.liveNodeIds().every((id) => seen.has(id))) {
+      sample.allDeadMs = sinceCrash;
+      sim.after(0, () => restart(subject));
+    }
+  };
+
   const totals = zeroCounters();
-  const ids = Array.from({ length: o.nodes }, (_, i) => nodeName(i));
   for (const id of ids) sim.addNode(id, { config: o.config, seeds: [ids[0]], onEvent, totals });
 
-  // Formation on a calm network; then the measured run at the requested loss.
-  const formationLimitMs = 1000 * o.config.probeIntervalMs + 2 * o.config.pushPullIntervalMs;
-  const formed = sim.runUntil(() => allSeeAlive(sim, ids), formationLimitMs, o.config.probeIntervalMs);
-  if (!formed)
+  const formationLimitMs = 100 * o.nodes * P + 2 * o.config.pushPullIntervalMs;
+  if (!sim.runUntil(() => allSeeAlive(sim, ids), formationLimitMs, P)) {
     throw new Error(`the cluster of ${o.nodes} did not form in ${formationLimitMs} ms (seed ${o.seed})`);
+  }
   const formationMs = sim.now();
   // Let the join gossip die down so that it does not count as load.
-  sim.runFor(10 * o.config.probeIntervalMs);
+  sim.runFor(10 * P);
   sim.setNetwork({ packetLossProbability: o.packetLossProbability });
 
   function restart(id: NodeId): void {
-    if (!crashedAt.has(id)) return;
-    crashedAt.delete(id);
+    if (!down.delete(id)) return;
     sim.restart(id);
   }
 
+  const bound = detectionBoundMs(o.config, o.nodes);
   const startMs = sim.now();
   const endMs = startMs + o.durationMs;
   const spacingMs = o.durationMs / (o.crashes + 1);
-  const restartLimitMs =
-    2 * (2 * o.nodes * o.config.probeIntervalMs + suspicionTimeoutMaxMs(o.config, o.nodes));
   for (let c = 1; c <= o.crashes; c++) {
     sim.at(startMs + c * spacingMs, () => {
-      const candidates = sim.liveNodeIds().filter((id) => !crashedAt.has(id));
-      const victim = sim.random.pick(candidates);
-      crashedAt.set(victim, sim.now());
-      samples.set(victim, {
+      const victim = sim.random.pick(sim.liveNodeIds().filter((id) => !down.has(id)));
+      crashedIncarnation.set(victim, swimOf(sim, victim).incarnation);
+      down.add(victim);
+      const sample = {
         node: victim,
         crashedAtMs: sim.now(),
         firstSuspectMs: null,
         firstDeadMs: null,
         allDeadMs: null,
-      });
+      };
+      samples.set(victim, sample);
+      finished.push(sample);
       deadSeenBy.set(victim, new Set());
       sim.crash(victim);
-      sim.after(restartLimitMs, () => restart(victim));
+      sim.after(2 * bound, () => restart(victim));
     });
   }
 
-  // Observation time of healthy members, integrated in slices.
-  const totalsBefore = { ...totals };
+  const before = { ...totals };
   const sentBefore = sim.stats.messagesSent;
+  const sliceMs = Math.max(P, Math.floor(o.durationMs / 200));
   let memberMs = 0;
-  const sliceMs = Math.max(o.config.probeIntervalMs, Math.floor(o.durationMs / 1000));
   measuring = true;
   while (sim.now() < endMs) {
-    const healthy = sim.liveNodeIds().filter((id) => !crashedAt.has(id)).length;
+    const up = o.nodes - down.size;
     const step = Math.min(sliceMs, endMs - sim.now());
     sim.runFor(step);
-    memberMs += healthy * step;
+    memberMs += up * step;
     o.onProgress?.((sim.now() - startMs) / o.durationMs);
   }
   measuring = false;
-  const delta = (k: keyof SwimCounters) => totals[k] - totalsBefore[k];
-  const probes = delta('probes');
-  const messagesSent = sim.stats.messagesSent - sentBefore;
+
+  const delta = (k: keyof SwimCounters) => totals[k] - before[k];
   const seconds = o.durationMs / 1000;
-  const list = [...samples.values()];
-  const firstDead = summarise(list.flatMap((s) => (s.firstDeadMs === null ? [] : [s.firstDeadMs])));
-  const allDead = summarise(list.flatMap((s) => (s.allDeadMs === null ? [] : [s.allDeadMs])));
   const memberHours = memberMs / 3_600_000;
-  const P = o.config.probeIntervalMs;
+  const messagesSent = sim.stats.messagesSent - sentBefore;
+  const values = (pick: (s: DetectionSample) => number | null) =>
+    finished.flatMap((s) => (pick(s) === null ? [] : [pick(s) as number]));
+  const firstDead = summarise(values((s) => s.firstDeadMs));
+  const allDead = summarise(values((s) => s.allDeadMs));
   return {
     nodes: o.nodes,
     packetLossProbability: o.packetLossProbability,
     seed: o.seed,
     config: o.config,
     virtualDurationS: seconds,
-    formationMs,
+    formationMs: round(formationMs),
     protocolPeriodMs: P,
     suspicionTimeoutMinMs: round(suspicionTimeoutMinMs(o.config, o.nodes)),
     suspicionTimeoutMaxMs: round(suspicionTimeoutMaxMs(o.config, o.nodes)),
+    detectionBoundMs: round(bound),
     detection: {
-      crashes: list.length,
-      detected: list.filter((s) => s.allDeadMs !== null).length,
-      firstSuspectMs: summarise(list.flatMap((s) => (s.firstSuspectMs === null ? [] : [s.firstSuspectMs]))),
+      crashes: finished.length,
+      detectedByAll: finished.filter((s) => s.allDeadMs !== null).length,
+      firstSuspectMs: summarise(values((s) => s.firstSuspectMs)),
       firstDeadMs: firstDead,
       allDeadMs: allDead,
-      firstDeadPeriods: divide(firstDead, P),
-      allDeadPeriods: divide(allDead, P),
-      samples: list,
+      firstDeadPeriods: inPeriods(firstDead, P),
+      allDeadPeriods: inPeriods(allDead, P),
+      samples: finished,
     },
     falsePositives: {
       memberHours: round(memberHours),
-      falseSuspicions,
-      falseDeaths,
-      falselyDeadMembers: falselyDead.size,
-      falseSuspicionsPerMemberHour: memberHours > 0 ? rate(falseSuspicions / memberHours) : 0,
-      falseDeathsPerMemberHour: memberHours > 0 ? rate(falselyDead.size / memberHours) : 0,
-      probes,
-      falseSuspicionsPerProbe: probes > 0 ? rate(falseSuspicions / probes) : 0,
+      probes: delta('probes'),
+      suspicions: falseSuspicions.size,
+      deaths: falseDeaths.size,
+      deathEvents: falseDeathEvents,
+      suspicionsPerMemberHour: rate(falseSuspicions.size / memberHours),
+      deathsPerMemberHour: rate(falseDeaths.size / memberHours),
+      suspicionsPerProbe: delta('probes') > 0 ? rate(falseSuspicions.size / delta('probes')) : 0,
     },
     load: {
       messagesSent,
       messagesPerMemberPerSecond: round(messagesSent / (o.nodes * seconds)),
-      indirectProbesPerMemberPerSecond: rate(delta('indirectProbes') / (o.nodes * seconds)),
+      pingReqsPerMemberPerSecond: rate(delta('indirectProbes') / (o.nodes * seconds)),
       refutations: delta('refutations'),
     },
+    traceDigest: sim.traceDigest(),
   };
-}
-
-/** Three significant digits. */
-function rate(x: number): number {
-  return x === 0 ? 0 : Number(x.toPrecision(3));
 }

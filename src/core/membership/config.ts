@@ -176,14 +176,16 @@ export function retransmitLimit(c: SwimConfig, n: number): number {
 /**
  * An upper bound on the time from a member's crash to every live member declaring it dead, on a
  * loss-free network, for a cluster of N members (the crashed one included). Each live member
- * probes every other member once per round of N − 1 periods in a fresh random order (SWIM §4.3
- * round-robin), so two probes of the same member are at most 2(N − 1) − 1 periods apart; the probe
- * fails at the end of its period; the member's suspicion then lasts at most the unconfirmed
- * timeout (less if others confirm, or if the death reaches it by gossip first):
- *   bound = 2(N − 1) · probeIntervalMs + suspicionTimeoutMaxMs(N)
+ * probes every other member once per round of N − 1 round-robin probes in a fresh random order
+ * (SWIM §4.3), so two round-robin probes of the same member are at most 2(N − 1) − 1 probes apart;
+ * probes of members heard to be suspected are slipped in out of turn at most every other period,
+ * which at most doubles that to 2(2(N − 1) − 1) periods. The probe fails at the end of its period
+ * and the member's suspicion then lasts at most the unconfirmed timeout (less if others confirm,
+ * or if the death reaches it by gossip first):
+ *   bound = 4(N − 1) · probeIntervalMs + suspicionTimeoutMaxMs(N)
  * Expected times are much shorter: the first probe of a crashed member by anyone comes after
- * about e/(e − 1) periods (SWIM §3.1).
+ * about e/(e − 1) periods (SWIM §3.1), and then every member probes it out of turn.
  */
 export function detectionBoundMs(c: SwimConfig, n: number): number {
-  return 2 * Math.max(1, n - 1) * c.probeIntervalMs + suspicionTimeoutMaxMs(c, n);
+  return 4 * Math.max(1, n - 1) * c.probeIntervalMs + suspicionTimeoutMaxMs(c, n);
 }

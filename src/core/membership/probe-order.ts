@@ -1,8 +1,8 @@
 /**
  * SWIM §4.3's round-robin probe target selection: members are probed in a random order, one per
  * protocol period; when the list is exhausted it is reshuffled. Every member is then probed once
- * per round of (N − 1) periods, so a failed member is probed by each live member within
- * 2(N − 1) − 1 periods ("time-bounded strong completeness"), where picking uniformly at random
+ * per round of (N − 1) picks, so a failed member is probed by each live member within
+ * 2(N − 1) − 1 picks ("time-bounded strong completeness"), where picking uniformly at random
  * gives only an expected bound. New members are inserted at uniformly random positions.
  */
 import type { NodeId, Random } from '../types.js';

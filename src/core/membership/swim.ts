@@ -17,7 +17,8 @@
  *   §5 joining through a known member                          join, onJoin
  *   memberlist: push-pull anti-entropy, graceful leave,        runPushPull, onStateSync, leave
  *        tombstones; Lifeguard: suspicion confirmations,       confirmSuspicion, config.ts
- *        "buddy system" (a suspect hears it in our ping)       startProbe
+ *        "buddy system" (a suspect hears it from us at once)   piggyback
+ *   ours: heard suspects are probed out of turn                nextSuspectToProbe
  *
  * A node never reports events about itself and never believes news that it is suspect, dead or
  * gone: it refutes them (see `hearAboutSelf`).
@@ -140,6 +141,9 @@ export class Swim {
   private readonly broadcasts = new BroadcastQueue();
   private readonly probeOrder: ProbeOrder;
   private probe: Probe | null = null;
+  /** Members this node heard are suspected and has not probed since: probed out of turn. */
+  private readonly suspectsToProbe = new Set<NodeId>();
+  private lastProbeOutOfTurn = false;
   private readonly relays = new Map<number, Relay>();
   private nextSeq = 1;
 
@@ -320,11 +324,16 @@ export class Swim {
   }
 
   private startProbe(nowMs: number): void {
-    const target = this.probeOrder.next(
-      (id) => this.isProbeable(id),
-      () => [...this.records.values()].filter((r) => this.isProbeable(r.id)).map((r) => r.id),
-    );
+    const outOfTurn = this.lastProbeOutOfTurn ? undefined : this.nextSuspectToProbe();
+    this.lastProbeOutOfTurn = outOfTurn !== undefined;
+    const target =
+      outOfTurn ??
+      this.probeOrder.next(
+        (id) => this.isProbeable(id),
+        () => [...this.records.values()].filter((r) => this.isProbeable(r.id)).map((r) => r.id),
+      );
     if (target === undefined) return;
+    this.suspectsToProbe.delete(target);
     const seq = this.nextSeq++;
     this.probe = {
       target,
@@ -336,6 +345,22 @@ export class Swim {
     };
     this.counters.probes++;
     this.send(target, { type: 'ping', seq, updates: this.piggyback(target) });
+  }
+
+  /**
+   * A member this node heard is suspected is probed at the next period, out of turn (at most every
+   * other period, so the round-robin bound at most doubles). If the suspect is alive, the ping
+   * tells it of the suspicion and its ack brings the refutation straight back, so no member's
+   * suspicion outlives the refutation merely because gossip missed it; if it is dead, the failed
+   * probe is this member's own confirmation and shortens the timeout (Lifeguard). Not in the
+   * paper: see docs/MEMBERSHIP.md for the measurements that motivated it.
+   */
+  private nextSuspectToProbe(): NodeId | undefined {
+    for (const id of this.suspectsToProbe) {
+      this.suspectsToProbe.delete(id);
+      if (this.records.get(id)?.state === 'suspect') return id;
+    }
+    return undefined;
   }
 
   /** No direct ack in time: ask k random alive members to ping the target for us. */
@@ -489,6 +514,7 @@ export class Swim {
       case 'suspect':
         if (isTombstone(previous)) this.emit('joined', rec);
         if (rec.suspicion === undefined) {
+          if (u.from !== this.id) this.suspectsToProbe.add(rec.id);
           this.startSuspicion(rec, u.from ?? this.id, nowMs);
           this.emit('suspect', rec);
         } else if (u.from !== undefined) {
@@ -524,6 +550,7 @@ export class Swim {
     this.probeOrder.insert(rec.id);
     this.emit('joined', rec);
     if (u.state === 'suspect') {
+      this.suspectsToProbe.add(rec.id);
       this.changeState(rec, 'suspect', nowMs);
       this.startSuspicion(rec, u.from ?? this.id, nowMs);
       this.emit('suspect', rec);

@@ -13,7 +13,7 @@ const P = testConfig.probeIntervalMs;
 const SLACK_MS = 30;
 
 describe('failure detection', () => {
-  test('a crashed member is declared dead by every live member within 2(N−1)·T + max suspicion timeout', () => {
+  test('a crashed member is declared dead by every live member within 4(N−1)·T + the unconfirmed suspicion timeout', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 3, max: 9 }),

@@ -47,7 +47,7 @@ describe('config formulas', () => {
   });
 
   test('the detection bound grows linearly in N (round-robin) plus the unconfirmed suspicion timeout', () => {
-    assert.equal(detectionBoundMs(lanConfig, 5), 8 * 1000 + 24_000);
+    assert.equal(detectionBoundMs(lanConfig, 5), 16 * 1000 + 24_000);
   });
 
   test('every preset is valid; a probe timeout longer than the period is not', () => {

@@ -186,6 +186,21 @@ describe('suspicion and incarnations (SWIM §4.2)', () => {
     );
   });
 
+  test('a member heard to be suspected is probed at the next period, and hears of it in that ping', () => {
+    const swim = nodeKnowing(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    let t = 1;
+    while (messages(swim.tick(t), 'ping').length === 0) t++;
+    swim.step(
+      'a',
+      { type: 'gossip', updates: [{ id: 'f', incarnation: 0, state: 'suspect', from: 'a' }] },
+      t + 1,
+    );
+    const next = tickThrough(swim, t + 2, t + config.probeIntervalMs + 1);
+    const [ping] = messages(next, 'ping');
+    assert.equal(ping.to, 'f', 'out of turn');
+    assert.deepEqual(ping.msg.updates[0], { id: 'f', incarnation: 0, state: 'suspect', from: 'a' });
+  });
+
   test('alive with a higher incarnation overrides the suspicion: the member refuted it', () => {
     const swim = nodeKnowing(['a', 'b']);
     swim.step(
