@@ -267,6 +267,13 @@ describe('Chord: lookups (Figure 5) and their path length', () => {
     const reply = lookupNow(cs, 'lonely', 42);
     assert.deepEqual(reply, { type: 'lookup', ok: false, keyId: 42, error: 'NOT_JOINED' });
   });
+
+  test('a key identifier off the circle is refused with BAD_KEY (a definite error)', () => {
+    const cs = joinedRing(2);
+    for (const keyId of [-1, RING_SIZE, 1.5]) {
+      assert.deepEqual(lookupNow(cs, 'n0', keyId), { type: 'lookup', ok: false, keyId, error: 'BAD_KEY' });
+    }
+  });
 });
 
 describe('determinism and purity', () => {

@@ -59,11 +59,12 @@ export type ChordMessage =
 export type ChordMessageType = ChordMessage['type'];
 
 /**
- * Definite lookup errors: `NOT_JOINED` (the node is not on the ring yet), `UNREACHABLE` (every
- * candidate next hop failed), `LEFT` (the node left while the lookup was running); and
- * `TIMEOUT`, when no answer came within lookupTimeoutMs.
+ * Definite lookup errors: `BAD_KEY` (keyId is not an integer in [0, 2^48)), `NOT_JOINED` (the
+ * node is not on the ring yet), `UNREACHABLE` (every candidate next hop failed), `LEFT` (the
+ * node left while the lookup was running); and `TIMEOUT`, when no answer came within
+ * lookupTimeoutMs. A lookup changes nothing, so a client may retry any of them.
  */
-export type LookupError = 'NOT_JOINED' | 'UNREACHABLE' | 'LEFT' | 'TIMEOUT';
+export type LookupError = 'BAD_KEY' | 'NOT_JOINED' | 'UNREACHABLE' | 'LEFT' | 'TIMEOUT';
 
 export type ChordRequest =
   /** Which ring member owns this key (hashed with identifierOf) or key identifier? */

@@ -488,7 +488,10 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
       return;
     }
     const keyId = 'key' in body ? identifierOf(body.key) : body.keyId;
-    assert(Number.isInteger(keyId) && keyId >= 0 && keyId < RING_SIZE, 'a key identifier lies on the circle');
+    if (!(Number.isInteger(keyId) && keyId >= 0 && keyId < RING_SIZE)) {
+      this.batch.replies.push({ requestId, body: { type: 'lookup', ok: false, keyId, error: 'BAD_KEY' } });
+      return;
+    }
     const entry = this.entryMember(keyId);
     if (!entry) {
       this.batch.replies.push({ requestId, body: { type: 'lookup', ok: false, keyId, error: 'NOT_JOINED' } });
