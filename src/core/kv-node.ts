@@ -23,6 +23,7 @@ import {
 } from './replication/messages.js';
 import type { CallResult, Operation, OperationIo } from './replication/operation.js';
 import { QuorumRead, QuorumWrite, type Target } from './replication/quorum.js';
+import { buildTree, recordsInSlices, type RingRange } from './replication/anti-entropy.js';
 import { hintRange, Replica } from './replication/replica.js';
 import { transitionFor } from './replication/transitions.js';
 import { Ring } from './ring.js';
@@ -71,6 +72,18 @@ export interface KvConfig {
   consensusBackoffMaxMs: number;
   /** More client requests in flight than this are refused with OVERLOADED. */
   maxInflightRequests: number;
+  /**
+   * Every this often a node compares one of its ranges with another replica (Merkle trees).
+   * A node with V·N ranges covers all of them every V·N·interval: the bound on how long a
+   * divergence that no read touches can last.
+   */
+  antiEntropyIntervalMs: number;
+  /** Tree depth: 2^depth leaves per range. Deeper trees ship fewer records per difference. */
+  antiEntropyDepth: number;
+  /** Records shipped per exchange, each way (the rate bound). */
+  antiEntropyBatch: number;
+  /** Records read to build one tree (bounds the work per exchange on huge ranges). */
+  antiEntropyScanLimit: number;
   swim: Partial<SwimConfig>;
   rpc: Partial<RpcConfig>;
 }
@@ -88,6 +101,10 @@ export const defaultKvConfig: KvConfig = {
   consensusBackoffBaseMs: 5,
   consensusBackoffMaxMs: 100,
   maxInflightRequests: 10_000,
+  antiEntropyIntervalMs: 1000,
+  antiEntropyDepth: 6,
+  antiEntropyBatch: 256,
+  antiEntropyScanLimit: 200_000,
   swim: {},
   rpc: {},
 };
@@ -128,12 +145,16 @@ interface ClientOp {
   op: Operation;
   /** Consensus operations on one key run one at a time; this is the key's queue slot. */
   serialKey?: string;
+  /** When the client stops waiting; a queued operation that reaches it never starts. */
+  deadlineMs: number;
   /** Calls still open, so a retired operation leaves nothing behind. */
   calls: Set<CallId>;
 }
 
 /** Where the ring membership is persisted in the `meta` table. */
 const RING_MEMBERS_KEY = new TextEncoder().encode('ring-members');
+/** The SWIM incarnation of this node's latest start. */
+const INCARNATION_KEY = new TextEncoder().encode('incarnation');
 
 function keySlot(key: Uint8Array): string {
   let s = '';
@@ -170,6 +191,11 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private readonly consensusQueues = new Map<string, ClientOp[]>();
   private readonly hintDeliveries = new Map<CallId, { key: Uint8Array; record: KvRecord }>();
   private nextHintDeliveryMs = 0;
+  private readonly antiEntropyCalls = new Map<CallId, { peer: NodeId; range: RingRange }>();
+  private nextAntiEntropyMs = 0;
+  private antiEntropyCursor = 0;
+  /** Counters for metrics and tests. */
+  readonly counters = { antiEntropyRounds: 0, antiEntropyRecordsReceived: 0, antiEntropyRecordsSent: 0, hintsDelivered: 0 };
 
   // Outputs gathered during one step.
   private outbox: Envelope<PeerMessage>[] = [];
@@ -183,11 +209,19 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     this.random = components.random;
     this.bugs = new Set(init.bugs ?? []);
     this.overlay = new StepOverlay(components.storage);
-    this.replica = new Replica(this.overlay, { conflictMode: this.config.conflictMode });
+    this.replica = new Replica(this.overlay, {
+      conflictMode: this.config.conflictMode,
+      antiEntropyScanLimit: this.config.antiEntropyScanLimit,
+      antiEntropyBatch: this.config.antiEntropyBatch,
+    });
+    // A restarted node comes back at a higher incarnation than any it used before, so its
+    // "alive" overrides whatever suspicion or death the others recorded while it was down.
+    const incarnation = (components.storage.get<number>('meta', INCARNATION_KEY) ?? -1) + 1;
+    this.overlay.put('meta', INCARNATION_KEY, incarnation);
     this.swim = new Swim(
       { random: this.random.fork() },
       {
-        self: { id: init.id, meta: { ...init.meta, vnodes: this.config.vnodesPerNode } },
+        self: { id: init.id, meta: { ...init.meta, vnodes: this.config.vnodesPerNode }, incarnation },
         config: { ...localConfig, ...this.config.swim },
       },
     );
@@ -227,9 +261,14 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       op.op.onTick(this.io(op));
       this.retire(op);
     }
+    this.expireQueued();
     if (nowMs >= this.nextHintDeliveryMs) {
       this.nextHintDeliveryMs = nowMs + this.config.hintDeliveryIntervalMs;
       this.deliverHints();
+    }
+    if (nowMs >= this.nextAntiEntropyMs) {
+      this.nextAntiEntropyMs = nowMs + this.config.antiEntropyIntervalMs;
+      this.startAntiEntropy();
     }
     return this.end();
   }
@@ -283,7 +322,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         backoffMaxMs: this.config.consensusBackoffMaxMs,
         readWithoutWriteBack: this.bugs.has('read-without-write-back'),
       });
-      this.enqueueConsensus({ requestId, op, serialKey: keySlot(req.key), calls: new Set() });
+      this.enqueueConsensus({ requestId, op, serialKey: keySlot(req.key), deadlineMs, calls: new Set() });
       return;
     }
     const level = req.consistency;
@@ -292,6 +331,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       const required = level === 'one' || level === 'session' ? 1 : level === 'all' ? n : this.config.readQuorum;
       this.launch({
         requestId,
+        deadlineMs,
         calls: new Set(),
         op: new QuorumRead({
           key: req.key,
@@ -317,6 +357,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         : { value: null, expiresAtMs: 0, hlc, writer: this.id, vv };
     this.launch({
       requestId,
+      deadlineMs,
       calls: new Set(),
       op: new QuorumWrite({
         key: req.key,
@@ -346,6 +387,20 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     }
     this.consensusQueues.set(key, []);
     this.launch(op);
+  }
+
+  /** Operations still waiting for their key whose deadline passed end without having started. */
+  private expireQueued(): void {
+    for (const queue of this.consensusQueues.values()) {
+      for (let i = queue.length - 1; i >= 0; i--) {
+        if (queue[i].deadlineMs > this.nowMs) continue;
+        const [op] = queue.splice(i, 1);
+        this.replies.push({
+          requestId: op.requestId,
+          body: kvError('TIMEOUT', true, 'waited for earlier operations on this key until the deadline; nothing was done'),
+        });
+      }
+    }
   }
 
   private launch(op: ClientOp): void {
@@ -446,7 +501,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
 
   // ---- hinted handoff --------------------------------------------------------------------
 
-  /** Sends held hints back to their intended replicas once those are healthy again. */
+  /**
+   * Sends held hints back to their intended replicas once those are healthy again: one batch per
+   * target at a time, the next as soon as the previous one is answered.
+   */
   private deliverHints(): void {
     if (this.hintDeliveries.size > 0) return; // one round at a time
     const targets = new Set<NodeId>();
@@ -471,10 +529,75 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     const d = this.hintDeliveries.get(callId);
     if (!d) return;
     this.hintDeliveries.delete(callId);
+    // The round is over: start the next one at the next tick rather than after a whole interval.
+    if (this.hintDeliveries.size === 0 && ok) this.nextHintDeliveryMs = this.nowMs;
     if (!ok) return;
     // Delete the hint only if no newer version arrived for it while it was on its way.
     const now = this.overlay.get<KvRecord>('hints', d.key);
-    if (now && now.hlc === d.record.hlc && now.writer === d.record.writer) this.overlay.put('hints', d.key, null);
+    if (now && now.hlc === d.record.hlc && now.writer === d.record.writer) {
+      this.overlay.put('hints', d.key, null);
+      this.counters.hintsDelivered++;
+    }
+  }
+
+  // ---- anti-entropy ---------------------------------------------------------------------
+
+  /** The ranges this node replicates, each with its replicas, in ring order. */
+  replicatedRanges(): Array<{ range: RingRange; replicas: NodeId[] }> {
+    this.refreshRing();
+    const out: Array<{ range: RingRange; replicas: NodeId[] }> = [];
+    const vnodes = this.ring.vnodes;
+    for (let i = 0; i < vnodes.length; i++) {
+      const v = vnodes[i];
+      const pred = vnodes[(i - 1 + vnodes.length) % vnodes.length];
+      const replicas = this.ring.preferenceList(v.id, this.config.replicaCount);
+      if (replicas.includes(this.id)) out.push({ range: { startExclusive: pred.id, endInclusive: v.id }, replicas });
+    }
+    return out;
+  }
+
+  /** Compares the next range in turn with one of its other healthy replicas. */
+  private startAntiEntropy(): void {
+    if (this.antiEntropyCalls.size > 0) return; // one exchange at a time: the rate bound
+    const ranges = this.replicatedRanges();
+    if (ranges.length === 0) return;
+    const { range, replicas } = ranges[this.antiEntropyCursor++ % ranges.length];
+    const peers = replicas.filter((r) => r !== this.id && this.isHealthy(r));
+    if (peers.length === 0) return;
+    const peer = this.random.pick(peers);
+    const tree = buildTree(this.overlay, range, this.config.antiEntropyDepth, this.config.antiEntropyScanLimit);
+    const { callId, outbox } = this.rpc.call(
+      peer,
+      { op: 'ae-compare', range, depth: tree.depth, root: tree.root, leaves: tree.leaves },
+      this.nowMs,
+      { idempotent: true },
+    );
+    this.sendRpc(outbox);
+    this.antiEntropyCalls.set(callId, { peer, range });
+  }
+
+  /** The peer's records where we differ are merged here; ours go back to it. */
+  private onAntiEntropyAnswer(callId: CallId, response: ReplicaResponse | null): void {
+    const call = this.antiEntropyCalls.get(callId);
+    if (!call) return;
+    this.antiEntropyCalls.delete(callId);
+    if (!response || response.op !== 'ae-compare') return;
+    this.counters.antiEntropyRounds++;
+    if (response.differing.length === 0) return;
+    for (const r of response.records) this.replica.mergeRecord(r.key, r.record);
+    this.counters.antiEntropyRecordsReceived += response.records.length;
+    const mine = recordsInSlices(
+      this.overlay,
+      call.range,
+      this.config.antiEntropyDepth,
+      response.differing,
+      this.config.antiEntropyScanLimit,
+      this.config.antiEntropyBatch,
+    );
+    if (mine.length === 0) return;
+    this.counters.antiEntropyRecordsSent += mine.length;
+    const { outbox } = this.rpc.call(call.peer, { op: 'ae-push', records: mine }, this.nowMs, { idempotent: true, maxAttempts: 1 });
+    this.sendRpc(outbox);
   }
 
   // ---- plumbing --------------------------------------------------------------------------
@@ -508,6 +631,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     for (const c of out.completions) {
       if (this.hintDeliveries.has(c.callId)) {
         this.onHintDelivered(c.callId, c.ok);
+        continue;
+      }
+      if (this.antiEntropyCalls.has(c.callId)) {
+        this.onAntiEntropyAnswer(c.callId, c.ok ? c.response : null);
         continue;
       }
       const op = this.opByCall.get(c.callId);

@@ -33,6 +33,8 @@ export interface KvRunOptions {
   /** Keys the register workload spreads its operations over. */
   keys?: number;
   config?: Partial<KvConfig>;
+  /** Called with the cluster after the run, before judging (debugging aid). */
+  debugHook?: (cluster: KvCluster, history: readonly object[]) => void;
 }
 
 export interface KvRunResult {
@@ -41,6 +43,8 @@ export interface KvRunResult {
   okOps: number;
   failedOps: number;
   indefiniteOps: number;
+  /** Errors of the fault phase by code (`no-reply`: the client gave up waiting). */
+  errors: Record<string, number>;
   /** The faults this seed's plan used (a subset of the enabled ones). */
   faultsUsed: FaultKind[];
   /** linearizable runs: the checker's verdict. */
@@ -50,6 +54,8 @@ export interface KvRunResult {
   lostExamples: string[];
   /** Operations of the liveness phase that did not succeed (there must be none). */
   livenessFailures: number;
+  /** Why they failed: error code (or `no-reply`, `not-stable`) → count. */
+  livenessErrors: Record<string, number>;
   converged: boolean;
   divergentKeys: number;
   virtualMs: number;
@@ -79,16 +85,19 @@ export function runKv(options: KvRunOptions): KvRunResult {
   const cluster = new KvCluster({
     seed: options.seed,
     nodes: options.nodes,
-    config: { requestTimeoutMs: 1000, ...options.config },
+    // Simulated links take 1–3 ms, so attempts may time out much sooner than on a real LAN.
+    config: {
+      requestTimeoutMs: 1000,
+      rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
+      antiEntropyIntervalMs: 100,
+      ...options.config,
+    },
     bugs: nodeBugs,
     releaseBeforeFlush: bugs.includes('ack-before-durable'),
     fsyncLatencyMs: 2,
   });
   const sim = cluster.sim;
   const random = sim.random.fork() as SeededRandom;
-  if (!cluster.boot()) {
-    return failed(options, cluster, 'membership did not converge at boot');
-  }
 
   const linearizable = options.consistency === 'linearizable';
   const events: HistoryEvent[] = [];
@@ -97,8 +106,13 @@ export function runKv(options: KvRunOptions): KvRunResult {
   let failedOps = 0;
   let indefiniteOps = 0;
   let issued = 0;
+  const errors: Record<string, number> = {};
+  const countError = (reply: KvReply | null): void => {
+    const code = errorCode(reply);
+    if (code !== null) errors[code] = (errors[code] ?? 0) + 1;
+  };
   let nextProcess = options.clients;
-  const keyCount = options.keys ?? 3;
+  const keyCount = options.keys ?? 5;
   const clientTimeoutMs = (options.config?.requestTimeoutMs ?? 1000) + 500;
 
   // ---- the fault plan: a random subset of the enabled faults, each with random parameters ----
@@ -110,17 +124,27 @@ export function runKv(options: KvRunOptions): KvRunResult {
     reorderProbability: faultsUsed.includes('reorder') ? random.next() * 0.3 : 0,
     reorderDelayMaxMs: 30,
   };
-  sim.setNetwork(net);
+  // Skewed clocks are skewed from the start: a clock that jumps is a different fault.
+  const skews = new Map<NodeId, number>();
   if (faultsUsed.includes('skew')) {
-    for (const id of cluster.ids) sim.setClockSkew(id, Math.round((random.next() * 2 - 1) * 300_000));
+    for (const id of cluster.ids) skews.set(id, Math.round((random.next() * 2 - 1) * 300_000));
   }
+  if (!cluster.boot(30_000, skews)) {
+    return failed(options, cluster, 'membership did not converge at boot');
+  }
+  sim.setNetwork(net);
   let safetyPhase = true;
   const disruptive = faultsUsed.filter((f) => f === 'partition' || f === 'crash' || f === 'pause');
+  // A new disruptive fault every 0.1–1 s, each lasting 0.1–1 s, at most two at a time.
+  let activeFaults = 0;
   const scheduleFault = (): void => {
     if (!safetyPhase || disruptive.length === 0) return;
-    sim.after(50 + random.next() * 300, () => {
+    sim.after(100 + random.next() * 900, () => {
       if (!safetyPhase) return;
-      injectFault(random.pick(disruptive), cluster, random);
+      if (activeFaults < 2) {
+        activeFaults++;
+        injectFault(random.pick(disruptive), cluster, random, () => activeFaults--);
+      }
       scheduleFault();
     });
   };
@@ -164,6 +188,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
       }
       events.push({ process, type: 'invoke', f, key, value: invokeValue, time: invokeAt });
       cluster.send(target, req, clientTimeoutMs, (reply, at) => {
+        countError(reply);
         const outcome = classify(reply);
         if (outcome === 'ok' && f === 'cas' && reply?.ok && reply.applied === false) {
           events.push({ process, type: 'fail', f, key, value: invokeValue, time: at });
@@ -196,6 +221,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
       condition: 'always',
     };
     cluster.send(target, req, clientTimeoutMs, (reply) => {
+      countError(reply);
       const outcome = classify(reply);
       if (outcome === 'ok') {
         acked.set(key, value);
@@ -219,20 +245,50 @@ export function runKv(options: KvRunOptions): KvRunResult {
     if (sim.status(id) === 'paused') sim.resume(id);
     if (sim.status(id) === 'crashed') sim.restart(id);
   }
-  const healed = sim.runUntil(() => cluster.membershipConverged(), 60_000, 50);
-  // Give hinted handoff time to hand everything back.
-  sim.runFor((options.config?.hintDeliveryIntervalMs ?? 500) * 4);
-
-  let livenessFailures = healed ? 0 : 1;
+  // Stable means: every node sees every other alive, and hinted handoff has handed everything
+  // back (until it has, a quorum of natural replicas may legitimately miss a write that a sloppy
+  // quorum acknowledged) — and both stay so for a while.
+  let stableSinceMs = -1;
+  const healed = sim.runUntil(
+    () => {
+      if (!cluster.membershipConverged() || cluster.pendingHints() > 0) stableSinceMs = -1;
+      else if (stableSinceMs < 0) stableSinceMs = sim.now();
+      return stableSinceMs >= 0 && sim.now() - stableSinceMs >= 2000;
+    },
+    120_000,
+    50,
+  );
+  const livenessFailuresAtHeal = 0;
+  const livenessErrors: Record<string, number> = {};
+  const noteFailure = (reply: KvReply | null): void => {
+    const code = reply === null ? 'no-reply' : reply.ok ? 'ok' : `${reply.error.code}: ${reply.error.message}`;
+    livenessErrors[code] = (livenessErrors[code] ?? 0) + 1;
+  };
+  if (!healed) livenessErrors['not-stable'] = 1;
+  let livenessFailures = (healed ? 0 : 1) + livenessFailuresAtHeal;
   let lost = 0;
   const lostExamples: string[] = [];
   let pending = 0;
+  // The final reads go out like the clients' requests did: a bounded number at a time.
+  const queued: Array<() => void> = [];
+  let inFlight = 0;
+  const pump = (): void => {
+    while (inFlight < options.clients && queued.length > 0) {
+      inFlight++;
+      (queued.shift() as () => void)();
+    }
+  };
   const finalRead = (key: string, level: Consistency, done: (reply: KvReply | null) => void): void => {
     pending++;
-    cluster.send(random.pick(cluster.ids), { op: 'get', key: bytes(key), consistency: level }, clientTimeoutMs, (reply) => {
-      pending--;
-      done(reply);
-    });
+    queued.push(() =>
+      cluster.send(random.pick(cluster.ids), { op: 'get', key: bytes(key), consistency: level }, clientTimeoutMs, (reply) => {
+        pending--;
+        inFlight--;
+        done(reply);
+        pump();
+      }),
+    );
+    pump();
   };
   if (linearizable) {
     for (let k = 0; k < keyCount; k++) {
@@ -243,6 +299,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
         if (reply?.ok) events.push({ process, type: 'ok', f: 'read', key, value: text(reply.value), time: sim.now() });
         else {
           livenessFailures++;
+          noteFailure(reply);
           events.push({ process, type: 'info', f: 'read', key, value: null, time: sim.now() });
         }
       });
@@ -250,7 +307,10 @@ export function runKv(options: KvRunOptions): KvRunResult {
   } else {
     for (const [key, value] of acked) {
       finalRead(key, 'quorum', (reply) => {
-        if (!reply?.ok) livenessFailures++;
+        if (!reply?.ok) {
+          livenessFailures++;
+          noteFailure(reply);
+        }
         else if (text(reply.value) !== value) {
           lost++;
           if (lostExamples.length < 5) lostExamples.push(`${key}: acknowledged '${value}', read '${text(reply.value)}'`);
@@ -260,23 +320,30 @@ export function runKv(options: KvRunOptions): KvRunResult {
   }
   sim.runUntil(() => pending === 0, 120_000, 10);
   livenessFailures += pending;
-  // Let read repair finish before judging convergence.
-  sim.runFor(500);
 
   // ---- convergence: every key's replicas hold the same version -----------------------------
+  // Read repair fixed what the final reads touched; Merkle anti-entropy must fix the rest.
   const keys = linearizable ? Array.from({ length: keyCount }, (_, k) => `k${k}`) : [...acked.keys()];
-  let divergent = 0;
-  const anyNode = cluster.node(sim.liveNodeIds()[0]);
-  for (const key of keys) {
-    const replicas = anyNode ? anyNode.replicasOf(bytes(key)) : [];
-    const stored = cluster.storedRecords(bytes(key));
-    const versions = new Set(replicas.map((r) => {
-      const rec = stored.get(r);
-      return rec ? `${rec.hlc}/${rec.writer}` : 'none';
-    }));
-    if (versions.size > 1) divergent++;
-  }
+  const divergentKeys = (): number => {
+    let divergent = 0;
+    const anyNode = cluster.node(sim.liveNodeIds()[0]);
+    for (const key of keys) {
+      const replicas = anyNode ? anyNode.replicasOf(bytes(key)) : [];
+      const stored = cluster.storedRecords(bytes(key));
+      const versions = new Set(
+        replicas.map((r) => {
+          const rec = stored.get(r);
+          return rec ? `${rec.hlc}/${rec.writer}` : 'none';
+        }),
+      );
+      if (versions.size > 1) divergent++;
+    }
+    return divergent;
+  };
+  sim.runUntil(() => divergentKeys() === 0, 60_000, 250);
+  const divergent = divergentKeys();
 
+  options.debugHook?.(cluster, events);
   let verdict: true | false | 'unknown' | undefined;
   let counterexample: unknown;
   if (linearizable) {
@@ -303,18 +370,25 @@ export function runKv(options: KvRunOptions): KvRunResult {
     okOps,
     failedOps,
     indefiniteOps,
+    errors,
     faultsUsed,
     linearizable: verdict,
     counterexample,
     lostAcknowledgedWrites: lost,
     lostExamples,
     livenessFailures,
+    livenessErrors,
     converged: divergent === 0,
     divergentKeys: divergent,
     virtualMs: sim.now(),
     traceDigest: sim.traceDigest(),
     violation,
   };
+}
+
+function errorCode(reply: KvReply | null): string | null {
+  if (reply === null) return 'no-reply';
+  return reply.ok ? null : reply.error.code;
 }
 
 function classify(reply: KvReply | null): 'ok' | 'fail' | 'info' {
@@ -324,10 +398,11 @@ function classify(reply: KvReply | null): 'ok' | 'fail' | 'info' {
 }
 
 /** Applies one disruptive fault now and schedules its end. */
-function injectFault(kind: FaultKind, cluster: KvCluster, random: SeededRandom): void {
+function injectFault(kind: FaultKind, cluster: KvCluster, random: SeededRandom, ended: () => void): void {
   const sim = cluster.sim;
   const ids = cluster.ids;
   const durationMs = 100 + random.next() * 900;
+  sim.after(durationMs, ended);
   switch (kind) {
     case 'crash': {
       const up = ids.filter((id) => sim.status(id) === 'up');
@@ -386,10 +461,12 @@ function failed(options: KvRunOptions, cluster: KvCluster, why: string): KvRunRe
     okOps: 0,
     failedOps: 0,
     indefiniteOps: 0,
+    errors: {},
     faultsUsed: [],
     lostAcknowledgedWrites: 0,
     lostExamples: [],
     livenessFailures: 1,
+    livenessErrors: { boot: 1 },
     converged: false,
     divergentKeys: 0,
     virtualMs: cluster.sim.now(),

@@ -25,6 +25,9 @@ export interface KvClusterOptions {
   fsyncLatencyMs?: number;
 }
 
+/** Nodes' clocks start here (2023-11-14), so records carry realistic timestamps. */
+export const SIM_EPOCH_MS = 1_700_000_000_000;
+
 export function nodeName(i: number): NodeId {
   return `n${i + 1}`;
 }
@@ -42,6 +45,7 @@ export class KvCluster {
         tickIntervalMs: options.tickIntervalMs ?? 5,
         fsyncLatencyMs: options.fsyncLatencyMs ?? 1,
         releaseBeforeFlush: options.releaseBeforeFlush ?? false,
+        clockOffsetMs: SIM_EPOCH_MS,
         network: options.network as NetworkConfig | undefined,
         createStorage: () => new SimKvStorage(),
       },
@@ -54,8 +58,11 @@ export class KvCluster {
   }
 
   /** Starts every node (all but the first join through the first) and waits for full membership. */
-  boot(maxMs = 30_000): boolean {
-    this.ids.forEach((id, i) => this.sim.addNode(id, this.init(id, i === 0 ? [] : [this.ids[0]])));
+  boot(maxMs = 30_000, clockSkewsMs: ReadonlyMap<NodeId, number> = new Map()): boolean {
+    this.ids.forEach((id, i) => {
+      this.sim.addNode(id, this.init(id, i === 0 ? [] : [this.ids[0]]));
+      this.sim.setClockSkew(id, clockSkewsMs.get(id) ?? 0);
+    });
     return this.sim.runUntil(() => this.membershipConverged(), maxMs, 20);
   }
 
@@ -91,6 +98,13 @@ export class KvCluster {
       out.set(id, storage?.get<KvRecord>('data', dk));
     }
     return out;
+  }
+
+  /** Hints still held anywhere (hinted handoff has not finished). */
+  pendingHints(): number {
+    let n = 0;
+    for (const id of this.sim.allNodeIds()) n += (this.sim.storageOf(id) as SimKvStorage | undefined)?.count('hints') ?? 0;
+    return n;
   }
 
   /** Sends a request and calls back with the reply, or with null when none came in time. */

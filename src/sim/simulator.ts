@@ -53,6 +53,12 @@ export interface SimConfig<W> {
    * acknowledge are durable. For showing that checkers catch it.
    */
   releaseBeforeFlush: boolean;
+  /**
+   * Added to every node's clock: virtual time starts at 0, but a node's wall clock should read
+   * like a real one (protocols that stamp records with it must never see it go below zero, even
+   * with a large negative skew).
+   */
+  clockOffsetMs: number;
   /** Keep the last N trace lines in memory (0: keep none; the digest is always computed). */
   traceLinesKept: number;
   createStorage: (id: NodeId) => SimStorage<W>;
@@ -141,6 +147,7 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
       tickIntervalMs: 10,
       fsyncLatencyMs: 1,
       releaseBeforeFlush: false,
+      clockOffsetMs: 0,
       traceLinesKept: 0,
       createStorage: () => new LogStorage<W>(),
       ...config,
@@ -399,7 +406,7 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
   }
 
   private localTime(node: SimNode<M, Q, R, W, I>): number {
-    return this.nowMs + node.skewMs;
+    return this.config.clockOffsetMs + this.nowMs + node.skewMs;
   }
 
   private onTick(e: Extract<SimEvent<M, Q>, { kind: 'tick' }>): void {

@@ -79,8 +79,12 @@ export class ConsensusOperation implements Operation {
   private retryAtMs = 0;
   private acceptSent = false;
   private contention = false;
-  /** Our last proposal and the reply it would give: if it became current, f already ran. */
-  private proposed: { ballot: Ballot; reply: KvReply } | null = null;
+  /**
+   * Every proposal this operation made, by ballot id, with the reply it would give. If any of
+   * them is in the current record's history, f already ran (a later round may have proposed
+   * again without seeing an earlier proposal that then won after all).
+   */
+  private readonly proposals = new Map<string, { ballot: Ballot; reply: KvReply }>();
   private pendingReply: KvReply | null = null;
 
   constructor(private readonly init: ConsensusInit) {}
@@ -173,11 +177,12 @@ export class ConsensusOperation implements Operation {
     // if the chain is too short to tell (more proposals than it remembers came after ours), the
     // outcome is unknown and we must say so rather than apply f a second time.
     let transition: Transition;
-    const prev = this.proposed;
     const history = current?.chain ?? [];
-    if (prev && history.includes(ballotId(prev.ballot))) {
-      transition = { next: 'unchanged', reply: prev.reply };
-    } else if (prev && history.length >= CHAIN_LENGTH && olderThanChain(prev.ballot, history)) {
+    const ours = [...history].reverse().find((id) => this.proposals.has(id));
+    const oldestOurs = [...this.proposals.values()][0]?.ballot;
+    if (ours !== undefined) {
+      transition = { next: 'unchanged', reply: (this.proposals.get(ours) as { reply: KvReply }).reply };
+    } else if (oldestOurs && history.length >= CHAIN_LENGTH && olderThanChain(oldestOurs, history)) {
       this.done(io, kvError('CONTENTION', false, 'too many competing proposals to tell whether this operation took effect'));
       return;
     } else {
@@ -191,7 +196,7 @@ export class ConsensusOperation implements Operation {
       transition.next === 'unchanged'
         ? restamp(current, stamp)
         : { value: transition.next.value, expiresAtMs: transition.next.expiresAtMs, ...stamp };
-    if (transition.next !== 'unchanged') this.proposed = { ballot, reply: transition.reply };
+    if (transition.next !== 'unchanged') this.proposals.set(ballotId(ballot), { ballot, reply: transition.reply });
     this.pendingReply = transition.reply;
     this.phase = 'accept';
     this.acceptSent = true;

@@ -5,6 +5,7 @@
  * runs the request at the consistency level the client chose.
  */
 import type { KvRecord } from '../record.js';
+import type { KeyedRecord, RingRange } from './anti-entropy.js';
 import type { NodeId } from '../types.js';
 import type { VersionVector } from '../version-vector.js';
 
@@ -114,7 +115,11 @@ export type ReplicaRequest =
   /** CASPaxos phase 1. */
   | { op: 'prepare'; key: Uint8Array; ballot: Ballot }
   /** CASPaxos phase 2. */
-  | { op: 'accept'; key: Uint8Array; ballot: Ballot; record: KvRecord };
+  | { op: 'accept'; key: Uint8Array; ballot: Ballot; record: KvRecord }
+  /** Anti-entropy: here is my Merkle tree of this range; send me your records where we differ. */
+  | { op: 'ae-compare'; range: RingRange; depth: number; root: number; leaves: number[] }
+  /** Anti-entropy: merge these records. */
+  | { op: 'ae-push'; records: KeyedRecord[] };
 
 export type ReplicaResponse =
   | { op: 'read'; record: KvRecord | null }
@@ -128,7 +133,10 @@ export type ReplicaResponse =
       accepted: Ballot | null;
       record: KvRecord | null;
     }
-  | { op: 'accept'; accepted: boolean; highest: Ballot | null };
+  | { op: 'accept'; accepted: boolean; highest: Ballot | null }
+  /** The slices that differ and (some of) the responder's records in them. */
+  | { op: 'ae-compare'; differing: number[]; records: KeyedRecord[] }
+  | { op: 'ae-push' };
 
 /** What an acceptor keeps for a key (the `paxos` table). */
 export interface PaxosState {

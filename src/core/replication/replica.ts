@@ -4,6 +4,7 @@
  * host makes them durable before the answer is sent (an acknowledgement means durable).
  */
 import type { StepOverlay } from '../overlay.js';
+import { buildTree, differingSlices, recordsInSlices } from './anti-entropy.js';
 import { type ConflictMode, dataKey, type KvRecord, reconcile } from '../record.js';
 import type { NodeId } from '../types.js';
 import {
@@ -38,6 +39,10 @@ export function hintRange(target: NodeId): { start: Uint8Array; end: Uint8Array 
 
 export interface ReplicaConfig {
   conflictMode: ConflictMode;
+  /** Anti-entropy: at most this many records are read to build a tree. */
+  antiEntropyScanLimit: number;
+  /** Anti-entropy: at most this many records go back in one answer. */
+  antiEntropyBatch: number;
 }
 
 export class Replica {
@@ -57,6 +62,17 @@ export class Replica {
         return this.prepare(req.key, req.ballot);
       case 'accept':
         return this.accept(req.key, req.ballot, req.record);
+      case 'ae-compare': {
+        const mine = buildTree(this.store, req.range, req.depth, this.config.antiEntropyScanLimit);
+        const differing = differingSlices(mine, { depth: req.depth, root: req.root, leaves: req.leaves });
+        const records = differing.length === 0 ? [] : recordsInSlices(
+          this.store, req.range, req.depth, differing, this.config.antiEntropyScanLimit, this.config.antiEntropyBatch,
+        );
+        return { op: 'ae-compare', differing, records };
+      }
+      case 'ae-push':
+        for (const r of req.records) this.mergeRecord(r.key, r.record);
+        return { op: 'ae-push' };
     }
   }
 
