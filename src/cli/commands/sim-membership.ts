@@ -4,7 +4,12 @@
  * load. Composition only: the experiment lives in src/sim/membership-experiment.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { SWIM_PRESETS, type SwimPresetName } from '../../core/membership/config.js';
+import {
+  SWIM_PRESETS,
+  type SwimConfig,
+  type SwimPresetName,
+  validateSwimConfig,
+} from '../../core/membership/config.js';
 import {
   type MembershipExperimentResult,
   PRESET_NETWORKS,
@@ -35,17 +40,23 @@ Flags:
                      1 ms + exp(1 ms) one-way latency, wan on 40 ms + exp(10 ms))
   --duration-s S     virtual seconds measured after the cluster formed (default 600)
   --crashes C        members crashed during the run (default 10)
+  --set KNOB=VALUE   override one knob of the preset (repeatable), e.g. --set retransmitMult=6;
+                     knobs: ${Object.keys(SWIM_PRESETS.lan).join(', ')}
   --seed S           seed of the simulation; the same seed gives the same output (default 1)
   --json             print one JSON object instead of a table
 
 Examples:
   arpeggio sim membership --nodes 16 --seed 1
-  arpeggio sim membership --nodes 64 --loss 0.2 --duration-s 1800 --crashes 20 --json`;
+  arpeggio sim membership --nodes 64 --loss 0.2 --duration-s 1800 --crashes 20 --json
+  arpeggio sim membership --nodes 64 --loss 0.2 --set retransmitMult=6`;
 
 interface SimMembershipOptions {
   nodes: number;
   loss: number;
   preset: SwimPresetName;
+  /** Knobs given with --set, in the order given. */
+  overrides: [keyof SwimConfig, number][];
+  config: SwimConfig;
   durationS: number;
   crashes: number;
   seed: number;
@@ -59,18 +70,29 @@ function parse(argv: string[]): SimMembershipOptions {
     preset: { type: 'string' },
     'duration-s': { type: 'string' },
     crashes: { type: 'string' },
+    set: { type: 'string', multiple: true },
     seed: { type: 'string' },
     json: { type: 'boolean' },
   });
   positionals(p, []);
   if (p.values.nodes === undefined) throw new UsageError('--nodes is required');
+  const preset = choiceFlag(p, 'preset', 'lan', PRESETS);
+  const overrides = ((p.values.set as string[] | undefined) ?? []).map(parseOverride);
+  const config: SwimConfig = { ...SWIM_PRESETS[preset], ...Object.fromEntries(overrides) };
+  try {
+    validateSwimConfig(config);
+  } catch (err) {
+    throw new UsageError(`--set: ${(err as Error).message.replace(/^invariant violated: /, '')}`);
+  }
   const nodes = intFlag(p, 'nodes', 0, { min: 2, max: MAX_NODES });
   const durationS = floatFlag(p, 'duration-s', 600, { min: 1, max: 7 * 24 * 3600 });
   const crashes = intFlag(p, 'crashes', 10, { min: 0, max: 100_000 });
   return {
     nodes,
     loss: floatFlag(p, 'loss', 0, { min: 0, max: 0.9 }),
-    preset: choiceFlag(p, 'preset', 'lan', PRESETS),
+    preset,
+    overrides,
+    config,
     durationS,
     crashes,
     seed: intFlag(p, 'seed', 1, { min: 0, max: 2 ** 32 - 1 }),
@@ -78,10 +100,24 @@ function parse(argv: string[]): SimMembershipOptions {
   };
 }
 
+function parseOverride(text: string): [keyof SwimConfig, number] {
+  const m = /^([A-Za-z]+)=(.+)$/.exec(text);
+  if (!m) throw new UsageError(`--set takes KNOB=VALUE, got '${text}'`);
+  const [, knob, raw] = m;
+  if (!(knob in SWIM_PRESETS.lan)) {
+    throw new UsageError(`--set: unknown knob '${knob}'; knobs: ${Object.keys(SWIM_PRESETS.lan).join(', ')}`);
+  }
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value))
+    throw new UsageError(`--set ${knob} must be a number, got '${raw}'`);
+  return [knob as keyof SwimConfig, value];
+}
+
 /** The command line that reproduces a run exactly. */
 function replayCommand(o: SimMembershipOptions): string {
   return (
     `arpeggio sim membership --nodes ${o.nodes} --loss ${o.loss} --preset ${o.preset} ` +
+    o.overrides.map(([k, v]) => `--set ${k}=${v} `).join('') +
     `--duration-s ${o.durationS} --crashes ${o.crashes} --seed ${o.seed}`
   );
 }
@@ -99,17 +135,19 @@ function timing(ms: Summary, periods: Summary | null): string {
 
 function table(
   r: MembershipExperimentResult,
-  preset: SwimPresetName,
+  o: SimMembershipOptions,
   elapsedMs: number,
   replay: string,
 ): string {
   const c = r.config;
+  const preset = o.preset;
+  const overrides = o.overrides.map(([k, v]) => `, ${k} = ${v}`).join('');
   const d = r.detection;
   const f = r.falsePositives;
   const rows: [string, string][] = [
     [
       'cluster',
-      `${r.nodes} members, preset ${preset}: period T = ${c.probeIntervalMs} ms, probe timeout ` +
+      `${r.nodes} members, preset ${preset}${overrides}: period T = ${c.probeIntervalMs} ms, probe timeout ` +
         `${c.probeTimeoutMs} ms, k = ${c.indirectChecks}, suspicion ${seconds(r.suspicionTimeoutMinMs)} … ` +
         `${seconds(r.suspicionTimeoutMaxMs)}`,
     ],
@@ -149,7 +187,7 @@ export const simMembershipCommand: Command = {
     try {
       result = runMembershipExperiment({
         nodes: o.nodes,
-        config: SWIM_PRESETS[o.preset],
+        config: o.config,
         latency: PRESET_NETWORKS[o.preset],
         packetLossProbability: o.loss,
         durationMs: o.durationS * 1000,
@@ -169,7 +207,7 @@ export const simMembershipCommand: Command = {
     progress.done();
     const elapsedMs = Math.round(performance.now() - started);
     if (o.json) process.stdout.write(`${JSON.stringify({ preset: o.preset, ...result, elapsedMs })}\n`);
-    else process.stdout.write(`${table(result, o.preset, elapsedMs, replay)}\n`);
+    else process.stdout.write(`${table(result, o, elapsedMs, replay)}\n`);
     return 0;
   },
 };

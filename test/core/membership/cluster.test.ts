@@ -205,6 +205,24 @@ describe('membership changes', () => {
   }
 });
 
+describe('pauses', () => {
+  test('a member paused past its suspicion is declared dead, and on resuming refutes and is back', () => {
+    const ids = names(5);
+    const c = startCluster(ids, { seed: 15 });
+    c.sim.pause('b');
+    const rest = ids.filter((id) => id !== 'b');
+    assert.ok(
+      c.sim.runUntil(
+        () => rest.every((o) => c.stateSeenBy(o, 'b') === 'dead'),
+        detectionBoundMs(testConfig, 5),
+      ),
+    );
+    c.sim.resume('b');
+    assert.ok(c.sim.runUntil(() => allSeeAlive(c.sim, ids), testConfig.pushPullIntervalMs + 20 * P, 1));
+    assert.ok(swimOf(c.sim, 'b').incarnation >= 1, 'b came back by refuting its death');
+  });
+});
+
 describe('determinism', () => {
   test('the same seed gives the same events and trace; another seed does not', () => {
     const run = (seed: number) => {
