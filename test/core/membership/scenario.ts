@@ -88,7 +88,6 @@ export class ScenarioRunner {
 
   private run(command: string): string[] {
     const [verb, ...args] = command.split(/\s+/);
-    const sim = this.cluster?.sim;
     switch (verb) {
       case 'cluster': {
         const ids = args.filter((a) => !a.includes('='));
@@ -159,7 +158,6 @@ export class ScenarioRunner {
       case 'view':
         return (args.length > 0 ? args : this.c.sim.liveNodeIds()).map((id) => this.view(id));
       default:
-        void sim;
         throw new Error(`unknown command '${command}'`);
     }
   }

@@ -19,9 +19,9 @@ describe('membership scenarios', () => {
     .sort()) {
     test(file.replace(/\.txt$/, ''), () => {
       const text = readFileSync(`${dir}${file}`, 'utf8');
-      const header = text
-        .split('\n')
-        .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('#')));
+      const lines = text.split('\n');
+      const firstCommand = lines.findIndex((line) => !line.startsWith('#'));
+      const header = lines.slice(0, firstCommand);
       const blocks = parseScript(text);
       const runner = new ScenarioRunner();
       const actual = blocks.map((b) => ({ commands: b.commands, expected: runner.exec(b.commands) }));
