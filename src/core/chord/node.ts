@@ -390,7 +390,7 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
     if (!m) return;
     m.stabilizeRpc = null;
     if (m.successorList[0].id !== rpc.peer.id) return; // the successor changed meanwhile; ask again later
-    // Successor list (“Failures and Replication”): my successor, then its list, cut where the ring wraps around to me.
+    // The successor list: my successor, then its list, cut where the ring wraps around to me.
     m.successorList = this.successorListFrom(m, [rpc.peer, ...msg.successors]);
     const x = msg.predecessor;
     if (x !== null && !this.isFailed(x.node) && inOpen(x.id, m.id, m.successorList[0].id)) {
@@ -444,11 +444,9 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
   }
 
   private setFingers(m: VNode, fromIndex: number, owner: Address): void {
-    let i = fromIndex;
-    m.fingers[i] = owner;
-    for (i = fromIndex + 1; i < ID_BITS && inHalfOpen(fingerStart(m.id, i), m.id, owner.id); i++) {
-      m.fingers[i] = owner;
-    }
+    m.fingers[fromIndex] = owner;
+    let i = fromIndex + 1;
+    while (i < ID_BITS && inHalfOpen(fingerStart(m.id, i), m.id, owner.id)) m.fingers[i++] = owner;
     m.nextFingerIndex = i % ID_BITS;
     if (m.nextFingerIndex === 0) this.seekRing(m); // a full cycle: time for a second opinion
   }
@@ -552,8 +550,9 @@ export class ChordNode implements ProtocolNode<ChordMessage, ChordRequest, Chord
 
   /**
    * n.closest_preceding_node(id) (Figure 5): for i = m downto 1, if finger[i] ∈ (n, id) return
-   * finger[i]. Here the successor list is searched too (as the journal version does: it also routes around failures),
-   * and of all live candidates in (n, id) the one closest to id wins. Null if there is none.
+   * finger[i]: the live finger in (n, id) closest to id. The successor list is searched too when
+   * no live finger qualifies (it routes around failed fingers), or always with
+   * `successorListShortcut`. Null if no live candidate precedes id.
    */
   private closestPrecedingNode(m: VNode, keyId: number): Address | null {
     let best: Address | null = null;
