@@ -69,9 +69,10 @@ export class TransportError extends Error {
   override readonly name = 'TransportError';
   constructor(
     readonly code: TransportErrorCode,
-    message: string,
+    /** What happened, without the code (the message is `CODE: detail`). */
+    readonly detail: string,
   ) {
-    super(`${code}: ${message}`);
+    super(`${code}: ${detail}`);
   }
 }
 

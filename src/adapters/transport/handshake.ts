@@ -308,7 +308,7 @@ export function rejectFor(error: TransportError): RejectMessage | undefined {
     case 'UNEXPECTED_PEER':
     case 'SELF_CONNECT':
     case 'HANDSHAKE_TIMEOUT':
-      return { t: 'reject', code: error.code, reason: error.message };
+      return { t: 'reject', code: error.code, reason: error.detail };
     default:
       return undefined;
   }

@@ -483,7 +483,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> {
       frame = encodeFrame(msg, { maxPayloadBytes: this.#limits.maxFrameBytes });
     } catch (e) {
       const error = e as TransportError;
-      this.#log.warn({ to, code: error.code, err: error.message }, 'dropped an outgoing message');
+      this.#log.warn({ to, code: error.code, reason: error.detail }, 'dropped an outgoing message');
       this.#drop(error.code === 'FRAME_TOO_LARGE' ? 'tooLarge' : 'unencodable', to);
       return;
     }
@@ -842,12 +842,12 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> {
         : new TransportError('BAD_PAYLOAD', `unexpected failure: ${(e as Error)?.message ?? e}`);
     const duringHandshake = conn.state !== 'open' && conn.state !== 'closing';
     conn.endCode = error.code;
-    conn.endReason = error.message;
+    conn.endReason = error.detail;
     conn.wasOpen = false; // nothing more from a peer that broke the protocol reaches the core
     this.#countRejected(error.code);
     const info: RejectionInfo = {
       code: error.code,
-      reason: error.message,
+      reason: error.detail,
       direction: conn.direction,
       remoteAddress: conn.remoteAddress,
       peer: conn.peer?.id ?? conn.handshake?.peer?.id,
@@ -855,7 +855,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> {
     this.#log.warn(
       {
         code: error.code,
-        reason: error.message,
+        reason: error.detail,
         direction: conn.direction,
         remote: info.remoteAddress,
         peer: info.peer,

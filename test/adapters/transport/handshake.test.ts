@@ -96,7 +96,7 @@ describe('handshake', () => {
       transcript.every((t) => t.from === 'dialer' || t.message.t !== 'proof'),
       'no acceptor MAC reaches an unproven dialer, so it has nothing to test guessed secrets against',
     );
-    assert.deepEqual(rejectFor(error!), { t: 'reject', code: 'BAD_PROOF', reason: error!.message });
+    assert.deepEqual(rejectFor(error!), { t: 'reject', code: 'BAD_PROOF', reason: error!.detail });
   });
 
   test('an acceptor with a wrong secret is caught by the dialer', () => {
