@@ -282,7 +282,7 @@ function inPeriods(s: Summary, periodMs: number): Summary {
 const nodeName = (i: number) => `n${String(i + 1).padStart(3, '0')}`;
 
 /**
- * Forms a cluster of `nodes` members (all joining through the first) on a loss-free network,
+ * Forms a cluster of `nodes` members (joining through the first three) on a loss-free network,
  * then runs for `durationMs` of virtual time at the given loss, crashing `crashes` random members
  * at evenly spaced times. A crashed member is restarted (without its incarnation, so it rejoins by
  * refuting its death) once every live member has declared it dead, or after twice the detection
@@ -336,12 +336,14 @@ export function runMembershipExperiment(o: MembershipExperimentOptions): Members
     seen.add(observer);
     if (sample.allDeadMs === null && sim.liveNodeIds().every((id) => seen.has(id))) {
       sample.allDeadMs = sinceCrash;
-      sim.after(0, () => restart(subject));
+      sim.after(0, () => restart(sample));
     }
   };
 
   const totals = zeroCounters();
-  for (const id of ids) sim.addNode(id, { config: o.config, seeds: [ids[0]], onEvent, totals });
+  // Three seeds, as a deployment would list, so that a restarted seed finds the cluster too.
+  const seeds = ids.slice(0, 3);
+  for (const id of ids) sim.addNode(id, { config: o.config, seeds, onEvent, totals });
 
   const formationLimitMs = 100 * o.nodes * P + 2 * o.config.pushPullIntervalMs;
   if (!sim.runUntil(() => allSeeAlive(sim, ids), formationLimitMs, P)) {
@@ -352,9 +354,10 @@ export function runMembershipExperiment(o: MembershipExperimentOptions): Members
   sim.runFor(10 * P);
   sim.setNetwork({ packetLossProbability: o.packetLossProbability });
 
-  function restart(id: NodeId): void {
-    if (!down.delete(id)) return;
-    sim.restart(id);
+  /** Restarts the member after the crash that `sample` records, unless that already happened. */
+  function restart(sample: DetectionSample): void {
+    if (samples.get(sample.node) !== sample || !down.delete(sample.node)) return;
+    sim.restart(sample.node);
   }
 
   const bound = detectionBoundMs(o.config, o.nodes);
@@ -377,7 +380,7 @@ export function runMembershipExperiment(o: MembershipExperimentOptions): Members
       finished.push(sample);
       deadSeenBy.set(victim, new Set());
       sim.crash(victim);
-      sim.after(2 * bound, () => restart(victim));
+      sim.after(2 * bound, () => restart(sample));
     });
   }
 

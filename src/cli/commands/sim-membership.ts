@@ -26,7 +26,7 @@ const usage = `arpeggio sim membership — SWIM failure detection: detection tim
 
 Usage: arpeggio sim membership --nodes N [flags]
 
-Forms a cluster of N members (all joining through the first), then runs it for S seconds of
+Forms a cluster of N members (joining through the first three), then runs it for S seconds of
 virtual time at message loss P, crashing C random members at evenly spaced times. A crashed
 member restarts once every live member has declared it dead, and rejoins. Reports the time from
 each crash to the first and to the last member declaring it dead (also in protocol periods),

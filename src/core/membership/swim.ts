@@ -11,10 +11,10 @@
  *   §4.1 infection-style dissemination: updates piggybacked    piggyback, BroadcastQueue
  *        on ping/ack/ping-req, each sent ~λ·log N times
  *   §4.2 suspicion: suspect instead of dead; incarnation       suspect, expireSuspicions,
- *        numbers; the suspected member refutes                 hearAboutSelf, refute
+ *        numbers; the suspected member refutes                 hearAboutSelf, incarnate
  *        precedence of alive / suspect / confirm (dead)        precedence.ts, learn
  *   §4.3 round-robin probe order (time-bounded completeness)   ProbeOrder
- *   §5 joining through a known member                          join, onJoin
+ *   §5 joining through a known member                          join, onStateSync
  *   memberlist: push-pull anti-entropy, graceful leave,        runPushPull, onStateSync, leave
  *        tombstones; Lifeguard: suspicion confirmations,       confirmSuspicion, config.ts
  *        "buddy system" (a suspect hears it from us at once)   piggyback
@@ -94,6 +94,8 @@ interface MemberRecord {
 /** The probe of the current protocol period. */
 interface Probe {
   target: NodeId;
+  /** The target's incarnation when the probe began: the one a failed probe casts doubt on. */
+  incarnation: number;
   seq: number;
   /** No ack by then: ask `indirectChecks` members to probe (ping-req). */
   indirectAtMs: number;
@@ -337,6 +339,7 @@ export class Swim {
     const seq = this.nextSeq++;
     this.probe = {
       target,
+      incarnation: (this.records.get(target) as MemberRecord).incarnation,
       seq,
       indirectAtMs: nowMs + this.config.probeTimeoutMs,
       endsAtMs: nowMs + this.config.probeIntervalMs,
@@ -375,13 +378,17 @@ export class Swim {
     }
   }
 
-  /** The end of the protocol period: without an ack, direct or relayed, the target is suspected. */
+  /**
+   * The end of the protocol period: without an ack, direct or relayed, the target is suspected,
+   * unless it has incarnated since the probe began: then it spoke since, and the silence this
+   * probe met belonged to an earlier incarnation (a previous life, say, that crashed).
+   */
   private concludeProbe(p: Probe, nowMs: number): void {
     this.probe = null;
     if (p.acked) return;
     this.counters.probesFailed++;
     const rec = this.records.get(p.target);
-    if (rec && this.isProbeable(rec.id)) this.suspect(rec, nowMs);
+    if (rec && this.isProbeable(rec.id) && rec.incarnation === p.incarnation) this.suspect(rec, nowMs);
   }
 
   private onPing(from: NodeId, msg: Extract<SwimMessage, { type: 'ping' }>, nowMs: number): void {
@@ -432,8 +439,17 @@ export class Swim {
   /** This node's own probe of `rec` failed. */
   private suspect(rec: MemberRecord, nowMs: number): void {
     if (rec.state === 'alive') this.counters.suspicionsRaised++;
-    // A suspicion names the incarnation it doubts; only the member itself raises it.
-    this.learn({ id: rec.id, incarnation: rec.incarnation, state: 'suspect', from: this.id }, nowMs);
+    this.declare(rec, 'suspect', nowMs);
+  }
+
+  /** This node's own news about another member: a suspicion or a death, applied and gossiped. */
+  private declare(rec: MemberRecord, state: 'suspect' | 'dead', nowMs: number): void {
+    const news: MemberUpdate = { id: rec.id, incarnation: rec.incarnation, state, from: this.id };
+    assert(
+      news.id !== this.id && news.incarnation === rec.incarnation,
+      'only the member itself raises its incarnation: a suspicion or death names the one it doubts',
+    );
+    this.learn(news, nowMs);
   }
 
   private startSuspicion(rec: MemberRecord, from: NodeId, nowMs: number): void {
@@ -466,7 +482,7 @@ export class Swim {
       const rec = this.records.get(id) as MemberRecord;
       if ((rec.suspicion as Suspicion).deadlineMs > nowMs) continue;
       this.counters.deathsDeclared++;
-      this.learn({ id, incarnation: rec.incarnation, state: 'dead', from: this.id }, nowMs);
+      this.declare(rec, 'dead', nowMs);
     }
   }
 
@@ -584,7 +600,7 @@ export class Swim {
   /** Raises this node's incarnation and gossips it alive. Only a member raises its own. */
   private incarnate(incarnation: number): void {
     const me = this.self();
-    assert(incarnation > me.incarnation, 'an incarnation only grows');
+    assert(incarnation > me.incarnation, 'an incarnation only grows, or older news would override newer');
     me.incarnation = incarnation;
     this.broadcasts.enqueue(this.updateOf(me));
   }
