@@ -906,7 +906,14 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> {
     if (conn.state !== 'closing') {
       // The peer (or the network) ended it.
       conn.endCode ??= conn.state === 'connecting' ? 'CONNECT_FAILED' : 'PEER_CLOSED';
-      if (!conn.endReason) conn.endReason = 'connection closed by the peer';
+      if (!conn.endReason) {
+        conn.endReason =
+          conn.state === 'open' || conn.state === 'connecting'
+            ? 'connection closed by the peer'
+            : this.#tls
+              ? 'closed by the peer during the handshake; over TLS, perhaps it refused our certificate'
+              : 'closed by the peer during the handshake';
+      }
       if (conn.state === 'handshake' && conn.direction === 'inbound') {
         // A stranger who left before proving anything: worth a line, not an alarm.
         this.#log.debug(
