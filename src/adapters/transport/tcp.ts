@@ -40,6 +40,7 @@ import {
   rejectFor,
   secretBytes,
 } from './handshake.js';
+import type { PeerTransport } from './types.js';
 
 /** The logging shape the transport needs; a pino logger fits it. */
 export interface TransportLogger {
@@ -324,7 +325,7 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: m[1] ?? m[2], port };
 }
 
-export class TcpTransport extends EventEmitter<TcpTransportEvents> {
+export class TcpTransport extends EventEmitter<TcpTransportEvents> implements PeerTransport {
   readonly nodeId: NodeId;
   readonly #cluster: string;
   readonly #secret: Uint8Array;
