@@ -12,10 +12,13 @@
  * transaction commits; lmdb-js renews its read snapshot before it resolves the commit, so at
  * every moment a read sees the newest applied value.
  *
- * Durability. LMDB commits first and syncs afterwards (`overlappingSync`, lmdb-js's default on
- * Linux and macOS): a commit survives a crash of the process at once (the OS holds its pages),
- * and survives power loss once flushed. `flushed()` waits for the flush in the default `flush`
- * mode and only for the commit in `relaxed` mode. See docs/STORAGE.md.
+ * Durability (docs/STORAGE.md). `flush`, the default: LMDB syncs every transaction
+ * (`overlappingSync`: the commit is made visible, then synced outside LMDB's write lock), and
+ * `flushed()` resolves once lmdb-js reports the sync. `relaxed`: the environment runs with
+ * MDB_NOSYNC, `flushed()` resolves at the commit (the pages are in the OS's cache and survive
+ * a crash of the process), and a timer syncs the environment every `relaxedSyncIntervalMs`,
+ * which bounds what a power loss can take. A plain commit cannot serve as `relaxed` with
+ * `overlappingSync` on: lmdb-js 3.5 resolves a commit only after its sync.
  *
  * Map size. lmdb-js starts with a small map and grows it automatically (it doubles the map
  * when a transaction needs pages beyond it), so there is no size to choose and no
@@ -42,6 +45,17 @@ export interface LmdbStoreInit {
   durability?: Durability;
   /** The map to start with; it grows by doubling as data grows. Default: lmdb-js's (128 KiB). */
   initialMapSizeBytes?: number;
+  /**
+   * `relaxed` only: how often committed writes are synced to disk. It is the window of
+   * acknowledged writes a power loss or kernel crash may take (as Redis's `appendfsync
+   * everysec`). Default 1000 ms.
+   */
+  relaxedSyncIntervalMs?: number;
+}
+
+/** lmdb-js's environment sync (mdb_env_sync on a worker thread); present but not in its types. */
+interface EnvSync {
+  sync(callback: (error?: Error | null) => void): void;
 }
 
 /** A write the store has applied but LMDB has not committed yet. */
@@ -66,10 +80,16 @@ export class LmdbStore implements NodeStore {
   private lastCommit: Promise<void> = Promise.resolve();
   private failure: StorageError | null = null;
   private closing: Promise<void> | null = null;
+  /** `relaxed`: batches committed, and how many of them a finished sync covers. */
+  private batchesCommitted = 0;
+  private batchesSynced = 0;
+  private syncing: Promise<void> | null = null;
+  private readonly syncTimer: NodeJS.Timeout | null = null;
 
   /** Opens (or creates) the environment at `init.path`. Throws `STORAGE_OPEN_FAILED`. */
   static open(init: LmdbStoreInit): LmdbStore {
     let root: RootDatabase<Uint8Array, Uint8Array>;
+    const relaxed = init.durability === 'relaxed';
     try {
       root = open<Uint8Array, Uint8Array>({
         path: init.path,
@@ -78,10 +98,10 @@ export class LmdbStore implements NodeStore {
         maxDbs: TABLES.length + 2,
         keyEncoding: 'binary',
         encoding: 'binary',
-        // Explicit although they are lmdb-js's defaults on Linux: the durability contract
-        // rests on them. Commit, then sync outside the write lock; and never `noSync`.
-        overlappingSync: true,
-        noSync: false,
+        // Stated although `flush` gets lmdb-js's Linux defaults: the durability contract rests
+        // on them. `relaxed` trades them for commits without a sync, and syncs on a timer.
+        overlappingSync: !relaxed,
+        noSync: relaxed,
         ...(init.initialMapSizeBytes === undefined ? {} : { mapSize: init.initialMapSizeBytes }),
       });
     } catch (cause) {
@@ -116,6 +136,11 @@ export class LmdbStore implements NodeStore {
     this.root = root;
     this.dbs = dbs;
     for (const table of TABLES) this.pending.set(table, new Map());
+    if (this.durability === 'relaxed') {
+      const intervalMs = init.relaxedSyncIntervalMs ?? 1000;
+      // A failed sync is recorded in `failure`; unref: the timer alone keeps no process alive.
+      this.syncTimer = setInterval(() => this.syncRelaxed().catch(() => {}), intervalMs).unref();
+    }
   }
 
   /** Writes applied and not yet committed (a gauge for metrics and tests). */
@@ -212,16 +237,18 @@ export class LmdbStore implements NodeStore {
   async flushed(): Promise<void> {
     await this.lastCommit;
     if (this.failure) throw this.failure;
-    if (this.durability === 'flush') await this.syncedToDisk();
+    if (this.durability === 'flush') await this.flushedByLmdb();
   }
 
   close(): Promise<void> {
     if (this.closing === null) {
+      if (this.syncTimer !== null) clearInterval(this.syncTimer);
       this.closing = (async () => {
         try {
-          // A graceful close leaves everything durable, in relaxed mode too.
+          // A graceful close leaves everything on disk, in relaxed mode too.
           await this.lastCommit;
-          await this.syncedToDisk();
+          if (this.durability === 'flush') await this.flushedByLmdb();
+          else await this.syncRelaxed();
         } finally {
           await this.root.close();
         }
@@ -230,22 +257,41 @@ export class LmdbStore implements NodeStore {
     return this.closing;
   }
 
-  private async syncedToDisk(): Promise<void> {
+  /** `flush` mode: resolves when lmdb-js reports every commit so far synced. */
+  private async flushedByLmdb(): Promise<void> {
     try {
       await this.root.flushed;
     } catch (cause) {
-      this.failure ??= new StorageError(
-        'STORAGE_WRITE_FAILED',
-        `flush of ${this.path} failed: ${messageOf(cause)}`,
-        {
-          cause,
-        },
-      );
-      throw this.failure;
+      throw this.fail(`flush of ${this.path} failed`, cause);
     }
   }
 
+  /** `relaxed` mode: syncs the environment if anything was committed since the last sync. */
+  private syncRelaxed(): Promise<void> {
+    if (this.syncing !== null) return this.syncing.then(() => this.syncRelaxed());
+    const target = this.batchesCommitted;
+    if (target === this.batchesSynced) return Promise.resolve();
+    this.syncing = new Promise<void>((resolve, reject) => {
+      (this.root as unknown as EnvSync).sync((error) => {
+        this.syncing = null;
+        if (error) {
+          reject(this.fail(`sync of ${this.path} failed`, error));
+        } else {
+          this.batchesSynced = target;
+          resolve();
+        }
+      });
+    });
+    return this.syncing;
+  }
+
+  private fail(what: string, cause: unknown): StorageError {
+    this.failure ??= new StorageError('STORAGE_WRITE_FAILED', `${what}: ${messageOf(cause)}`, { cause });
+    return this.failure;
+  }
+
   private onCommitted(batch: number, writes: readonly PreparedWrite[]): void {
+    this.batchesCommitted = batch;
     for (const w of writes) {
       const pending = this.pendingOf(w.table);
       const key = slot(w.key);
@@ -256,11 +302,7 @@ export class LmdbStore implements NodeStore {
   private onFailed(batch: number, cause: unknown): void {
     // Reads keep answering from the overlay: the node is about to stop, and its last view stays
     // consistent until it does. Whether the batch reached the disk is unknown.
-    this.failure ??= new StorageError(
-      'STORAGE_WRITE_FAILED',
-      `commit of batch ${batch} to ${this.path} failed: ${messageOf(cause)}`,
-      { cause },
-    );
+    this.fail(`commit of batch ${batch} to ${this.path} failed`, cause);
   }
 
   private assertWritable(): void {
