@@ -26,9 +26,12 @@ export interface NodeStore extends StorageReader {
 }
 
 /**
- * When `flushed()` resolves. `flush`: the data is on disk (fsync), survives power loss.
- * `relaxed`: the transaction is committed (survives a crash of the process, as the OS holds
- * the pages) but not yet synced: a power loss or kernel crash may lose the last acknowledged
- * writes. An operator's explicit choice, and a benchmark knob; never the default.
+ * When `flushed()` resolves.
+ * - `flush` (the default): the batch is synced to disk (fdatasync); it survives power loss.
+ * - `relaxed`: the batch is committed but not synced; it survives a crash of the process (the
+ *   OS holds its pages) and is synced within `relaxedSyncIntervalMs`. A power loss or kernel
+ *   crash may undo the writes of that window (and, LMDB warns for MDB_NOSYNC, on a file system
+ *   that reorders writes, damage the environment). An operator's explicit choice and a
+ *   benchmark knob; never the default.
  */
 export type Durability = 'flush' | 'relaxed';
