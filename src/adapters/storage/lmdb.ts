@@ -155,9 +155,7 @@ export class LmdbStore implements NodeStore {
     const prepared = prepareWrites(writes, encodeValue);
     if (prepared.length === 0) return;
     const batch = ++this.batchesApplied;
-    for (const w of prepared) {
-      this.pendingOf(w.table).set(slot(w.key), { key: w.key, encoded: w.encoded, batch });
-    }
+    // One batch, one transaction; lmdb-js queues it for its writer thread and returns.
     const committed = this.root.batch(() => {
       for (const w of prepared) {
         const db = this.dbs[w.table];
@@ -165,6 +163,9 @@ export class LmdbStore implements NodeStore {
         else void db.put(w.key, w.encoded);
       }
     });
+    for (const w of prepared) {
+      this.pendingOf(w.table).set(slot(w.key), { key: w.key, encoded: w.encoded, batch });
+    }
     this.lastCommit = committed.then(
       () => this.onCommitted(batch, prepared),
       (cause: unknown) => this.onFailed(batch, cause),
