@@ -459,6 +459,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private onMembershipEvents(events: MembershipEvent[]): void {
     let changed = false;
     for (const e of events) {
+      if (e.type === 'joined' || e.type === 'alive') this.rpc.peerSeenAlive(e.member.id, this.nowMs);
       if ((e.type === 'joined' || e.type === 'alive') && !this.ringMembers.has(e.member.id)) {
         this.ringMembers.add(e.member.id);
         changed = true;

@@ -94,7 +94,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
     },
     bugs: nodeBugs,
     releaseBeforeFlush: bugs.includes('ack-before-durable'),
-    fsyncLatencyMs: 2,
+    fsyncLatencyMs: 5,
   });
   const sim = cluster.sim;
   const random = sim.random.fork() as SeededRandom;
@@ -407,9 +407,14 @@ function injectFault(kind: FaultKind, cluster: KvCluster, random: SeededRandom, 
     case 'crash': {
       const up = ids.filter((id) => sim.status(id) === 'up');
       if (up.length <= 1) return;
-      const victim = random.pick(up);
-      sim.crash(victim);
-      sim.after(durationMs, () => sim.restart(victim));
+      // Mostly one node; sometimes a majority at once, as a power cut would: only durable
+      // writes may survive that, which is what acknowledging after fsync promises.
+      const count = random.next() < 0.7 ? 1 : Math.min(up.length, Math.floor(ids.length / 2) + 1);
+      const victims = random.shuffle([...up]).slice(0, count);
+      for (const v of victims) sim.crash(v);
+      sim.after(durationMs, () => {
+        for (const v of victims) sim.restart(v);
+      });
       return;
     }
     case 'pause': {

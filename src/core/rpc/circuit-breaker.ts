@@ -96,6 +96,18 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * Outside evidence that the peer is reachable again (the failure detector heard from it): an
+   * open breaker turns half-open now instead of waiting out its open time, so a healed partition
+   * does not keep failing requests for up to `openMsMax`. A probe still decides whether it closes.
+   */
+  peerSeenAlive(nowMs: number): void {
+    if (this.state !== 'open') return;
+    this.generation++;
+    this.probesInFlight = 0;
+    this.moveTo('half-open', nowMs, 'the failure detector heard from the peer');
+  }
+
   /** Asks to send one attempt now. A probe admission must later be settled by an outcome or `abandon`. */
   admit(nowMs: number): Admission {
     this.advance(nowMs);

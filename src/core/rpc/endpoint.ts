@@ -367,6 +367,12 @@ export class RpcEndpoint<Req, Res> {
 
   // ---- callee side ----------------------------------------------------------------------------
 
+  /** The failure detector saw `peer` alive again: let its breaker probe at once (see CircuitBreaker). */
+  peerSeenAlive(peer: NodeId, nowMs: number): void {
+    const now = this.clock(nowMs);
+    this.breakers.get(peer)?.peerSeenAlive(now);
+  }
+
   /** Answers a request whose handler returned `DEFER`. */
   reply(request: IncomingRequest, result: Res | RpcRefusal, nowMs: number): RpcReady<Req, Res> {
     const now = this.clock(nowMs);
