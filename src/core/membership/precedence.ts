@@ -35,11 +35,6 @@ export function supersedes(incoming: Version, current: Version): boolean {
   return STATE_RANK[incoming.state] > STATE_RANK[current.state];
 }
 
-/** The newer of two versions (either one when they are equal). */
-export function newer<V extends Version>(a: V, b: V): V {
-  return supersedes(b, a) ? b : a;
-}
-
 /** `dead` and `left` members are tombstones: kept only to reject stale news, never probed. */
 export function isTombstone(state: MemberState): boolean {
   return state === 'dead' || state === 'left';
