@@ -181,11 +181,16 @@ export interface PeerMetrics {
 }
 
 export interface TransportMetrics {
+  /** Frames handed to sockets: messages, handshake and control frames. */
   framesSent: number;
+  /** Frames decoded from sockets, handshake and control frames included. */
   framesReceived: number;
   bytesSent: number;
+  /** Every byte read, strangers' included. */
   bytesReceived: number;
+  /** Messages handed to a socket (they may still be lost if that connection breaks). */
   messagesSent: number;
+  /** Messages handed to the onMessage handlers. */
   messagesDelivered: number;
   dropped: Record<DropReason, number>;
   /** Connections refused or cut, by code. */
@@ -781,8 +786,21 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Pe
         { peer: proven.id, kept: winner.direction, closed: loser.direction },
         'two connections to one peer',
       );
+      const restarted = current.peer!.boot !== proven.boot;
       if (winner === conn) peer.conn = conn;
-      this.#retire(loser, 'DUPLICATE_CONNECTION', 'another connection to this peer won the tie-break');
+      this.#retire(
+        loser,
+        'DUPLICATE_CONNECTION',
+        restarted ? 'the peer restarted' : 'another connection to this peer won the tie-break',
+      );
+      if (restarted) {
+        // The old connection was stale and whatever was in flight on it is lost: say so, as
+        // if the peer had disconnected and connected again.
+        const reason = 'the peer restarted; its new connection replaced the old one';
+        this.#log.info({ peer: proven.id, reason }, 'peer restarted');
+        this.emit('disconnected', proven.id, { code: 'PEER_CLOSED', reason });
+        this.emit('connected', proven.id, { direction: conn.direction, remoteAddress: conn.remoteAddress });
+      }
       this.#flush(peer);
       return;
     }
@@ -829,7 +847,8 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Pe
     conn.state = 'closing';
     conn.deadlineMs = this.#clock() + this.#limits.closeTimeoutMs;
     this.#detach(conn);
-    if (wasOpen) this.#writeControl(conn, { t: 'bye', code, reason });
+    // No goodbye in answer to a goodbye: the peer already knows.
+    if (wasOpen && code !== 'PEER_CLOSED') this.#writeControl(conn, { t: 'bye', code, reason });
     if (conn.socket.connecting) conn.socket.destroy();
     else conn.socket.end();
   }

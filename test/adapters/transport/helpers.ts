@@ -161,7 +161,7 @@ export class RawPeer {
   static async dial(
     address: string,
     ownId: NodeId,
-    options: { secret?: string; cluster?: string } = {},
+    options: { secret?: string; cluster?: string; bootId?: string } = {},
   ): Promise<RawPeer> {
     const raw = new RawPeer(await connectRaw(address));
     const handshake = new Handshake({
@@ -169,7 +169,7 @@ export class RawPeer {
       ownId,
       cluster: options.cluster ?? CLUSTER,
       secret: Buffer.from(options.secret ?? SECRET),
-      bootId: 'raw',
+      bootId: options.bootId ?? 'raw',
       nonce: randomBytes(HANDSHAKE_NONCE_BYTES),
     });
     for (const m of handshake.start()) raw.writeControl(m);

@@ -62,7 +62,7 @@ function rejections(t: TcpTransport): RejectionInfo[] {
   return seen;
 }
 
-describe('tcp transport', () => {
+describe('tcp transport', { timeout: 60_000 }, () => {
   test('two transports exchange thousands of messages in order, both ways at once', async (t) => {
     const cluster = new Cluster();
     t.after(() => cluster.closeAll());
@@ -317,6 +317,27 @@ describe('tcp transport', () => {
       await cluster.closeAll();
     }
     t.diagnostic('4 rounds of simultaneous dial settled');
+  });
+
+  test('a restarted peer’s new connection replaces its stale one, and the runtime hears of it', async (t) => {
+    const cluster = new Cluster();
+    t.after(() => cluster.closeAll());
+    const a = await cluster.start('a');
+    const events: string[] = [];
+    a.on('connected', (id) => events.push(`connected ${id}`));
+    a.on('disconnected', (id, info) => events.push(`disconnected ${id} ${info.reason}`));
+    // The old process never closed its socket (as after a power cut, before TCP notices).
+    const old = await RawPeer.dial(a.address()!, 'r', { bootId: 'boot-1' });
+    const fresh = await RawPeer.dial(a.address()!, 'r', { bootId: 'boot-2' });
+    await closed(old.socket);
+    assert.deepEqual(events, [
+      'connected r',
+      'disconnected r the peer restarted; its new connection replaced the old one',
+      'connected r',
+    ]);
+    a.send('r', 'to the new process');
+    await eventually('the message reaches the new connection', () => fresh.messages().length === 1);
+    assert.deepEqual(fresh.messages(), ['to the new process']);
   });
 
   test('a peer that does not read cannot make the sender hold more than its queue and socket bounds', async (t) => {

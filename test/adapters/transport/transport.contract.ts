@@ -36,7 +36,7 @@ function collect(t: PeerTransport, n: number, timeoutMs = 10_000): Promise<{ fro
 }
 
 export function describeTransportContract(name: string, network: () => TransportNetwork): void {
-  describe(`peer transport contract: ${name}`, () => {
+  describe(`peer transport contract: ${name}`, { timeout: 30_000 }, () => {
     test('a message arrives unchanged, labelled with its sender', async (t) => {
       const net = network();
       t.after(() => net.dispose());
