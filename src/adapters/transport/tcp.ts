@@ -20,7 +20,6 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as tls from 'node:tls';
 import type { NodeId } from '../../core/types.js';
@@ -640,7 +639,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Pe
           ca: this.#tls.ca,
           rejectUnauthorized: true,
           minVersion: 'TLSv1.2',
-          servername: isIP(host) ? undefined : host,
+          servername: net.isIP(host) ? undefined : host,
           checkServerIdentity: this.#tls.verifyHostname ? tls.checkServerIdentity : () => undefined,
         })
       : net.connect({ host, port });
@@ -1071,7 +1070,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Pe
     this.#tick.unref();
   }
 
-  /** Expires deadlines and sends keepalives. Runs on an interval; exposed for tests. */
+  /** Expires deadlines and sends keepalives. Runs on an interval; public so a host with its own clock can drive it. */
   tick(nowMs: number): void {
     const l = this.#limits;
     for (const conn of [...this.#connections]) {

@@ -64,6 +64,7 @@ function makePki(dir: string, name: string): TcpTlsOptions {
 
 test('mutual TLS: cluster members talk; a certificate from another CA is refused', {
   skip: !haveOpenssl && 'no openssl CLI',
+  timeout: 30_000,
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'arpeggio-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
