@@ -52,6 +52,10 @@ export interface KvRunResult {
   counterexample?: unknown;
   lostAcknowledgedWrites: number;
   lostExamples: string[];
+  /** Reads that missed the acknowledged write just before them, with every node healthy. */
+  staleReads: number;
+  /** Writes acknowledged while fewer than W nodes held them durably (the reply came too early). */
+  underReplicatedAcks: number;
   /** Operations of the liveness phase that did not succeed (there must be none). */
   livenessFailures: number;
   /** Why they failed: error code (or `no-reply`, `not-stable`) → count. */
@@ -102,10 +106,16 @@ export function runKv(options: KvRunOptions): KvRunResult {
   const linearizable = options.consistency === 'linearizable';
   const events: HistoryEvent[] = [];
   const acked = new Map<string, string>(); // set workload: key → value
+  const attempted: string[] = []; // set workload: every key written, acknowledged or not
   let okOps = 0;
   let failedOps = 0;
   let indefiniteOps = 0;
   let issued = 0;
+  let underReplicated = 0;
+  const underReplicatedExamples: string[] = [];
+  const n = options.config?.replicaCount ?? 3;
+  const writeQuorum =
+    options.consistency === 'one' ? 1 : options.consistency === 'all' ? n : (options.config?.writeQuorum ?? 2);
   const errors: Record<string, number> = {};
   const countError = (reply: KvReply | null): void => {
     const code = errorCode(reply);
@@ -212,6 +222,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
     // The set workload: every write has its own key, so nothing may overwrite an acknowledged one.
     const key = `s${process}-${issued}`;
     const value = `v${issued}`;
+    attempted.push(key);
     const req: KvRequest = {
       op: 'set',
       key: bytes(key),
@@ -226,6 +237,11 @@ export function runKv(options: KvRunOptions): KvRunResult {
       if (outcome === 'ok') {
         acked.set(key, value);
         okOps++;
+        // Acknowledged means durable on W nodes (substitutes holding hints count).
+        if (cluster.durableCopies(bytes(key), bytes(value)) < writeQuorum) {
+          underReplicated++;
+          if (underReplicatedExamples.length < 3) underReplicatedExamples.push(key);
+        }
       } else if (outcome === 'fail') failedOps++;
       else indefiniteOps++;
       sim.after(random.next() * 5, () => runClient(process));
@@ -265,6 +281,28 @@ export function runKv(options: KvRunOptions): KvRunResult {
     livenessErrors[code] = (livenessErrors[code] ?? 0) + 1;
   };
   if (!healed) livenessErrors['not-stable'] = 1;
+  // ---- convergence: every key's replicas hold the same version -----------------------------
+  // Merkle anti-entropy must bring every replica up to date on its own (reads would repair what
+  // they touch and hide the difference), so convergence is awaited before the final reads. At
+  // `one`, a write acknowledged by a single replica reaches the others only this way.
+  const keys = linearizable ? Array.from({ length: keyCount }, (_, k) => `k${k}`) : attempted;
+  const divergentKeys = (): number => {
+    let divergent = 0;
+    const anyNode = cluster.node(sim.liveNodeIds()[0]);
+    for (const key of keys) {
+      const replicas = anyNode ? anyNode.replicasOf(bytes(key)) : [];
+      const stored = cluster.storedRecords(bytes(key));
+      const versions = new Set(
+        replicas.map((r) => {
+          const rec = stored.get(r);
+          return rec ? `${rec.hlc}/${rec.writer}` : 'none';
+        }),
+      );
+      if (versions.size > 1) divergent++;
+    }
+    return divergent;
+  };
+  sim.runUntil(() => divergentKeys() === 0, 60_000, 250);
   let livenessFailures = (healed ? 0 : 1) + livenessFailuresAtHeal;
   let lost = 0;
   const lostExamples: string[] = [];
@@ -321,25 +359,55 @@ export function runKv(options: KvRunOptions): KvRunResult {
   sim.runUntil(() => pending === 0, 120_000, 10);
   livenessFailures += pending;
 
-  // ---- convergence: every key's replicas hold the same version -----------------------------
-  // Read repair fixed what the final reads touched; Merkle anti-entropy must fix the rest.
-  const keys = linearizable ? Array.from({ length: keyCount }, (_, k) => `k${k}`) : [...acked.keys()];
-  const divergentKeys = (): number => {
-    let divergent = 0;
-    const anyNode = cluster.node(sim.liveNodeIds()[0]);
-    for (const key of keys) {
-      const replicas = anyNode ? anyNode.replicasOf(bytes(key)) : [];
-      const stored = cluster.storedRecords(bytes(key));
-      const versions = new Set(
-        replicas.map((r) => {
-          const rec = stored.get(r);
-          return rec ? `${rec.hlc}/${rec.writer}` : 'none';
-        }),
-      );
-      if (versions.size > 1) divergent++;
-    }
-    return divergent;
-  };
+  // ---- read-your-writes when nothing is failing ---------------------------------------------
+  // With every node healthy the quorums are strict, so at quorum and all (R + W > N) and at
+  // session level (the write's context travels with the read) a read right after an
+  // acknowledged write, through another node, must see it.
+  let staleReads = 0;
+  const staleExamples: string[] = [];
+  const promisesReadYourWrites = ['quorum', 'all', 'session'].includes(options.consistency);
+  if (promisesReadYourWrites) {
+    let probesLeft = 100;
+    let probing = 0;
+    const probe = (i: number): void => {
+      const key = `ryw-${i}`;
+      const value = `w${i}`;
+      const [writer, reader] = random.shuffle([...cluster.ids]);
+      probing++;
+      const write: KvRequest = {
+        op: 'set',
+        key: bytes(key),
+        value: bytes(value),
+        consistency: options.consistency,
+        expiresAtMs: 0,
+        condition: 'always',
+      };
+      cluster.send(writer, write, clientTimeoutMs, (reply) => {
+        if (!reply?.ok) {
+          probing--;
+          livenessFailures++;
+          noteFailure(reply);
+          return;
+        }
+        const read: KvRequest = { op: 'get', key: bytes(key), consistency: options.consistency, context: reply.context };
+        cluster.send(reader, read, clientTimeoutMs, (got) => {
+          probing--;
+          if (!got?.ok) {
+            livenessFailures++;
+            noteFailure(got);
+          } else if (text(got.value) !== value) {
+            staleReads++;
+            if (staleExamples.length < 5) staleExamples.push(`${key}: wrote '${value}' via ${writer}, read '${text(got.value)}' via ${reader}`);
+          }
+          if (probesLeft-- > 0) probe(1000 - probesLeft);
+        });
+      });
+    };
+    for (let c = 0; c < Math.min(options.clients, 10); c++) probe(c);
+    sim.runUntil(() => probing === 0, 120_000, 10);
+  }
+
+  // The final reads wrote some records back; let anti-entropy settle them again.
   sim.runUntil(() => divergentKeys() === 0, 60_000, 250);
   const divergent = divergentKeys();
 
@@ -359,6 +427,10 @@ export function runKv(options: KvRunOptions): KvRunResult {
         ? 'linearizability checker could not decide'
         : lost > 0
           ? `${lost} acknowledged writes lost`
+          : underReplicated > 0
+            ? `${underReplicated} writes acknowledged before ${writeQuorum} nodes held them durably (${underReplicatedExamples.join(', ')})`
+            : staleReads > 0
+            ? `${staleReads} reads after an acknowledged write missed it (${staleExamples[0]})`
           : livenessFailures > 0
             ? `${livenessFailures} operations failed after heal`
             : divergent > 0
@@ -376,6 +448,8 @@ export function runKv(options: KvRunOptions): KvRunResult {
     counterexample,
     lostAcknowledgedWrites: lost,
     lostExamples,
+    staleReads,
+    underReplicatedAcks: underReplicated,
     livenessFailures,
     livenessErrors,
     converged: divergent === 0,
@@ -470,6 +544,8 @@ function failed(options: KvRunOptions, cluster: KvCluster, why: string): KvRunRe
     faultsUsed: [],
     lostAcknowledgedWrites: 0,
     lostExamples: [],
+    staleReads: 0,
+    underReplicatedAcks: 0,
     livenessFailures: 1,
     livenessErrors: { boot: 1 },
     converged: false,

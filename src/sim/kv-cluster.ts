@@ -6,6 +6,7 @@
 import { type BugName, type KvConfig, KvNode, type KvNodeInit, type PeerMessage } from '../core/kv-node.js';
 import { dataKey, type KvRecord } from '../core/record.js';
 import type { KvReply, KvRequest } from '../core/replication/messages.js';
+import { hintKey } from '../core/replication/replica.js';
 import type { StorageWrite } from '../core/storage.js';
 import type { NodeId } from '../core/types.js';
 import { SimKvStorage } from './kv-storage.js';
@@ -98,6 +99,24 @@ export class KvCluster {
       out.set(id, storage?.get<KvRecord>('data', dk));
     }
     return out;
+  }
+
+  /**
+   * On how many nodes a value of a key would survive a crash of every node now: durable in the
+   * data table or as a hint for any node.
+   */
+  durableCopies(key: Uint8Array, value: Uint8Array): number {
+    const dk = dataKey(key);
+    let copies = 0;
+    const same = (r: KvRecord | undefined) =>
+      r?.value != null && r.value.length === value.length && r.value.every((b, i) => b === value[i]);
+    for (const id of this.sim.allNodeIds()) {
+      const storage = this.sim.storageOf(id) as SimKvStorage | undefined;
+      if (!storage) continue;
+      if (same(storage.getDurable<KvRecord>('data', dk))) copies++;
+      else if (this.ids.some((t) => same(storage.getDurable<KvRecord>('hints', hintKey(t, dk))))) copies++;
+    }
+    return copies;
   }
 
   /** Hints still held anywhere (hinted handoff has not finished). */

@@ -28,6 +28,12 @@ function decode(bytes: Uint8Array): unknown {
   return packr.unpack(bytes) as unknown;
 }
 
+function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 interface Undo {
   table: Table;
   key: Uint8Array;
@@ -69,6 +75,17 @@ export class SimKvStorage implements SimStorage<StorageWrite>, StorageReader {
     if (!isStorableKey(key)) return undefined;
     const encoded = this.table(table).get(key);
     return encoded === undefined ? undefined : (decode(encoded) as T);
+  }
+
+  /**
+   * What a crash now would leave at `key`: its value as of the last flush. For checkers that ask
+   * whether an acknowledged write really is durable (simulation only; linear in unflushed writes).
+   */
+  getDurable<T = unknown>(table: Table, key: Uint8Array): T | undefined {
+    for (const u of this.undo) {
+      if (u.table === table && sameKey(u.key, key)) return u.previous === undefined ? undefined : (decode(u.previous) as T);
+    }
+    return this.get<T>(table, key);
   }
 
   scan<T = unknown>(table: Table, options: ScanOptions): StorageEntry<T>[] {
