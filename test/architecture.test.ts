@@ -60,10 +60,16 @@ test('the protocol core does no I/O and reads neither the clock nor randomness',
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     for (const pattern of forbidden) {
-      assert.ok(!pattern.test(text), `${relative(root, file)} uses ${pattern} — pass time/randomness in instead`);
+      assert.ok(
+        !pattern.test(text),
+        `${relative(root, file)} uses ${pattern} — pass time/randomness in instead`,
+      );
     }
     for (const spec of importsOf(text)) {
-      assert.ok(spec.startsWith('./') || spec.startsWith('../'), `${relative(root, file)} imports '${spec}': the core is dependency-free and does no I/O`);
+      assert.ok(
+        spec.startsWith('./') || spec.startsWith('../'),
+        `${relative(root, file)} imports '${spec}': the core is dependency-free and does no I/O`,
+      );
     }
   }
 });
@@ -72,13 +78,18 @@ test('imports point downward only (cli → frontends/runtime → core)', () => {
   for (const file of sources(src)) {
     const layer = layerOf(file);
     if (!(layer in allowed)) {
-      assert.fail(`${relative(root, file)}: layer '${layer}' is not in the architecture test; add it with its allowed imports`);
+      assert.fail(
+        `${relative(root, file)}: layer '${layer}' is not in the architecture test; add it with its allowed imports`,
+      );
     }
     for (const spec of importsOf(readFileSync(file, 'utf8'))) {
       if (!spec.startsWith('.')) continue;
       const target = layerOf(join(file, '..', spec));
       if (target === layer || target === 'index') continue;
-      assert.ok(allowed[layer].includes(target), `${relative(root, file)} (${layer}) may not import ${spec} (${target})`);
+      assert.ok(
+        allowed[layer].includes(target),
+        `${relative(root, file)} (${layer}) may not import ${spec} (${target})`,
+      );
     }
   }
 });

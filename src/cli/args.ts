@@ -60,7 +60,8 @@ export function floatFlag(p: Parsed, name: string, fallback: number, bounds: Num
   if (raw === undefined) return fallback;
   const text = String(raw);
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(n))
+    throw new UsageError(`--${name} must be a number, got '${text}'`);
   checkBounds(name, n, text, bounds);
   return n;
 }

@@ -6,12 +6,15 @@
  *
  * The same class runs in the simulator and in a real node process; it never touches the world.
  */
+
+import { HybridClock } from './hlc.js';
 import { identifierOf } from './id.js';
-import type { MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
-import { Swim } from './membership/swim.js';
 import { localConfig, type SwimConfig } from './membership/config.js';
+import { Swim } from './membership/swim.js';
+import type { MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
 import { StepOverlay } from './overlay.js';
 import { type ConflictMode, type KvRecord, splitDataKey } from './record.js';
+import { buildTree, type RingRange, recordsInSlices } from './replication/anti-entropy.js';
 import { ConsensusOperation } from './replication/consensus.js';
 import {
   type Ballot,
@@ -23,16 +26,14 @@ import {
 } from './replication/messages.js';
 import type { CallResult, Operation, OperationIo } from './replication/operation.js';
 import { QuorumRead, QuorumWrite, type Target } from './replication/quorum.js';
-import { buildTree, recordsInSlices, type RingRange } from './replication/anti-entropy.js';
 import { hintRange, Replica } from './replication/replica.js';
 import { transitionFor } from './replication/transitions.js';
 import { Ring } from './ring.js';
-import { RpcEndpoint } from './rpc/endpoint.js';
 import type { RpcConfig } from './rpc/config.js';
+import { RpcEndpoint } from './rpc/endpoint.js';
 import type { CallId, RpcCompletion, RpcMessage } from './rpc/messages.js';
-import { HybridClock } from './hlc.js';
 import type { StorageReader, StorageWrite } from './storage.js';
-import { type ClientRequest, type Envelope, type NodeId, type ProtocolNode, type Random, type Ready, type Reply } from './types.js';
+import type { ClientRequest, Envelope, NodeId, ProtocolNode, Random, Ready, Reply } from './types.js';
 
 /** Everything a node says to another node. */
 export type PeerMessage = { type: 'swim'; swim: SwimMessage } | RpcMessage<ReplicaRequest, ReplicaResponse>;
@@ -48,7 +49,12 @@ export type BugName =
   /** the node never rebuilds its ring after it first joins */
   | 'stale-ring';
 
-export const KV_NODE_BUGS: readonly BugName[] = ['read-without-write-back', 'write-quorum-one', 'drop-hints', 'stale-ring'];
+export const KV_NODE_BUGS: readonly BugName[] = [
+  'read-without-write-back',
+  'write-quorum-one',
+  'drop-hints',
+  'stale-ring',
+];
 
 export interface KvConfig {
   /** N: how many distinct physical nodes hold each key. */
@@ -115,12 +121,17 @@ export function validateKvConfig(c: KvConfig): void {
     throw new RangeError(`invalid configuration: ${why}`);
   };
   if (!(Number.isInteger(c.replicaCount) && c.replicaCount >= 1)) fail('replicaCount must be an integer ≥ 1');
-  if (!(c.readQuorum >= 1 && c.readQuorum <= c.replicaCount)) fail('readQuorum must be between 1 and replicaCount');
-  if (!(c.writeQuorum >= 1 && c.writeQuorum <= c.replicaCount)) fail('writeQuorum must be between 1 and replicaCount');
+  if (!(c.readQuorum >= 1 && c.readQuorum <= c.replicaCount))
+    fail('readQuorum must be between 1 and replicaCount');
+  if (!(c.writeQuorum >= 1 && c.writeQuorum <= c.replicaCount))
+    fail('writeQuorum must be between 1 and replicaCount');
   if (c.readQuorum + c.writeQuorum <= c.replicaCount) {
-    fail(`readQuorum + writeQuorum must exceed replicaCount (${c.readQuorum} + ${c.writeQuorum} ≤ ${c.replicaCount}): reads could miss acknowledged writes`);
+    fail(
+      `readQuorum + writeQuorum must exceed replicaCount (${c.readQuorum} + ${c.writeQuorum} ≤ ${c.replicaCount}): reads could miss acknowledged writes`,
+    );
   }
-  if (!(Number.isInteger(c.vnodesPerNode) && c.vnodesPerNode >= 1)) fail('vnodesPerNode must be an integer ≥ 1');
+  if (!(Number.isInteger(c.vnodesPerNode) && c.vnodesPerNode >= 1))
+    fail('vnodesPerNode must be an integer ≥ 1');
 }
 
 export interface KvNodeComponents {
@@ -195,7 +206,12 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private nextAntiEntropyMs = 0;
   private antiEntropyCursor = 0;
   /** Counters for metrics and tests. */
-  readonly counters = { antiEntropyRounds: 0, antiEntropyRecordsReceived: 0, antiEntropyRecordsSent: 0, hintsDelivered: 0 };
+  readonly counters = {
+    antiEntropyRounds: 0,
+    antiEntropyRecordsReceived: 0,
+    antiEntropyRecordsSent: 0,
+    hintsDelivered: 0,
+  };
 
   // Outputs gathered during one step.
   private outbox: Envelope<PeerMessage>[] = [];
@@ -225,7 +241,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         config: { ...localConfig, ...this.config.swim },
       },
     );
-    this.rpc = new RpcEndpoint({ random: this.random.fork() }, { self: init.id, epoch: init.epoch, config: this.config.rpc });
+    this.rpc = new RpcEndpoint(
+      { random: this.random.fork() },
+      { self: init.id, epoch: init.epoch, config: this.config.rpc },
+    );
     const persisted = components.storage.get<NodeId[]>('meta', RING_MEMBERS_KEY) ?? [];
     for (const id of [init.id, ...persisted]) this.ringMembers.add(id);
     this.ring = Ring.fromMembers(this.ringMembers, this.config.vnodesPerNode);
@@ -276,9 +295,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   request(req: ClientRequest<KvRequest>, nowMs: number): Ready<PeerMessage, KvReply, StorageWrite> {
     this.begin(nowMs);
     if (!this.ready) {
-      this.replies.push({ requestId: req.requestId, body: kvError('NOT_READY', true, 'this node has not joined the cluster yet') });
+      this.replies.push({
+        requestId: req.requestId,
+        body: kvError('NOT_READY', true, 'this node has not joined the cluster yet'),
+      });
     } else if (this.ops.size >= this.config.maxInflightRequests) {
-      this.replies.push({ requestId: req.requestId, body: kvError('OVERLOADED', true, 'too many requests in flight') });
+      this.replies.push({
+        requestId: req.requestId,
+        body: kvError('OVERLOADED', true, 'too many requests in flight'),
+      });
     } else {
       this.startRequest(req.requestId, req.body);
     }
@@ -328,7 +353,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     const level = req.consistency;
     const n = this.config.replicaCount;
     if (req.op === 'get') {
-      const required = level === 'one' || level === 'session' ? 1 : level === 'all' ? n : this.config.readQuorum;
+      const required =
+        level === 'one' || level === 'session' ? 1 : level === 'all' ? n : this.config.readQuorum;
       this.launch({
         requestId,
         deadlineMs,
@@ -397,7 +423,11 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         const [op] = queue.splice(i, 1);
         this.replies.push({
           requestId: op.requestId,
-          body: kvError('TIMEOUT', true, 'waited for earlier operations on this key until the deadline; nothing was done'),
+          body: kvError(
+            'TIMEOUT',
+            true,
+            'waited for earlier operations on this key until the deadline; nothing was done',
+          ),
         });
       }
     }
@@ -476,7 +506,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private isHealthy(node: NodeId): boolean {
     if (node === this.id) return true;
     const member = this.swim.member(node);
-    return member !== undefined && member.state === 'alive' && this.rpc.breakerState(node, this.nowMs) !== 'open';
+    return (
+      member !== undefined && member.state === 'alive' && this.rpc.breakerState(node, this.nowMs) !== 'open'
+    );
   }
 
   /**
@@ -552,7 +584,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       const v = vnodes[i];
       const pred = vnodes[(i - 1 + vnodes.length) % vnodes.length];
       const replicas = this.ring.preferenceList(v.id, this.config.replicaCount);
-      if (replicas.includes(this.id)) out.push({ range: { startExclusive: pred.id, endInclusive: v.id }, replicas });
+      if (replicas.includes(this.id))
+        out.push({ range: { startExclusive: pred.id, endInclusive: v.id }, replicas });
     }
     return out;
   }
@@ -566,7 +599,12 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     const peers = replicas.filter((r) => r !== this.id && this.isHealthy(r));
     if (peers.length === 0) return;
     const peer = this.random.pick(peers);
-    const tree = buildTree(this.overlay, range, this.config.antiEntropyDepth, this.config.antiEntropyScanLimit);
+    const tree = buildTree(
+      this.overlay,
+      range,
+      this.config.antiEntropyDepth,
+      this.config.antiEntropyScanLimit,
+    );
     const { callId, outbox } = this.rpc.call(
       peer,
       { op: 'ae-compare', range, depth: tree.depth, root: tree.root, leaves: tree.leaves },
@@ -582,7 +620,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     const call = this.antiEntropyCalls.get(callId);
     if (!call) return;
     this.antiEntropyCalls.delete(callId);
-    if (!response || response.op !== 'ae-compare') return;
+    if (response?.op !== 'ae-compare') return;
     this.counters.antiEntropyRounds++;
     if (response.differing.length === 0) return;
     for (const r of response.records) this.replica.mergeRecord(r.key, r.record);
@@ -597,7 +635,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     );
     if (mine.length === 0) return;
     this.counters.antiEntropyRecordsSent += mine.length;
-    const { outbox } = this.rpc.call(call.peer, { op: 'ae-push', records: mine }, this.nowMs, { idempotent: true, maxAttempts: 1 });
+    const { outbox } = this.rpc.call(call.peer, { op: 'ae-push', records: mine }, this.nowMs, {
+      idempotent: true,
+      maxAttempts: 1,
+    });
     this.sendRpc(outbox);
   }
 
@@ -648,4 +689,3 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     }
   }
 }
-

@@ -5,7 +5,14 @@
  * The overlay records them, answers reads from them first, and hands them over as the step's
  * `Ready.writes`.
  */
-import { compareBytes, type ScanOptions, type StorageEntry, type StorageReader, type StorageWrite, type Table } from './storage.js';
+import {
+  compareBytes,
+  type ScanOptions,
+  type StorageEntry,
+  type StorageReader,
+  type StorageWrite,
+  type Table,
+} from './storage.js';
 
 function slot(table: Table, key: Uint8Array): string {
   let s = `${table}:`;

@@ -115,7 +115,11 @@ export function runKv(options: KvRunOptions): KvRunResult {
   const underReplicatedExamples: string[] = [];
   const n = options.config?.replicaCount ?? 3;
   const writeQuorum =
-    options.consistency === 'one' ? 1 : options.consistency === 'all' ? n : (options.config?.writeQuorum ?? 2);
+    options.consistency === 'one'
+      ? 1
+      : options.consistency === 'all'
+        ? n
+        : (options.config?.writeQuorum ?? 2);
   const errors: Record<string, number> = {};
   const countError = (reply: KvReply | null): void => {
     const code = errorCode(reply);
@@ -181,12 +185,20 @@ export function runKv(options: KvRunOptions): KvRunResult {
       } else if (roll < 0.75) {
         f = 'write';
         invokeValue = value;
-        req = { op: 'set', key: bytes(key), value: bytes(value), consistency: 'linearizable', expiresAtMs: 0, condition: 'always' };
+        req = {
+          op: 'set',
+          key: bytes(key),
+          value: bytes(value),
+          consistency: 'linearizable',
+          expiresAtMs: 0,
+          condition: 'always',
+        };
       } else {
         f = 'cas';
         // Expect one of the recent values of the key so that some CAS operations succeed.
         const recent = events.filter((e) => e.key === key && e.type === 'ok' && e.f !== 'cas').slice(-3);
-        const expected = recent.length > 0 && random.next() < 0.8 ? (random.pick(recent).value as string | null) : null;
+        const expected =
+          recent.length > 0 && random.next() < 0.8 ? (random.pick(recent).value as string | null) : null;
         invokeValue = [expected, value];
         req = {
           op: 'cas',
@@ -277,7 +289,8 @@ export function runKv(options: KvRunOptions): KvRunResult {
   const livenessFailuresAtHeal = 0;
   const livenessErrors: Record<string, number> = {};
   const noteFailure = (reply: KvReply | null): void => {
-    const code = reply === null ? 'no-reply' : reply.ok ? 'ok' : `${reply.error.code}: ${reply.error.message}`;
+    const code =
+      reply === null ? 'no-reply' : reply.ok ? 'ok' : `${reply.error.code}: ${reply.error.message}`;
     livenessErrors[code] = (livenessErrors[code] ?? 0) + 1;
   };
   if (!healed) livenessErrors['not-stable'] = 1;
@@ -319,12 +332,17 @@ export function runKv(options: KvRunOptions): KvRunResult {
   const finalRead = (key: string, level: Consistency, done: (reply: KvReply | null) => void): void => {
     pending++;
     queued.push(() =>
-      cluster.send(random.pick(cluster.ids), { op: 'get', key: bytes(key), consistency: level }, clientTimeoutMs, (reply) => {
-        pending--;
-        inFlight--;
-        done(reply);
-        pump();
-      }),
+      cluster.send(
+        random.pick(cluster.ids),
+        { op: 'get', key: bytes(key), consistency: level },
+        clientTimeoutMs,
+        (reply) => {
+          pending--;
+          inFlight--;
+          done(reply);
+          pump();
+        },
+      ),
     );
     pump();
   };
@@ -334,7 +352,8 @@ export function runKv(options: KvRunOptions): KvRunResult {
       const process = nextProcess++;
       events.push({ process, type: 'invoke', f: 'read', key, value: null, time: sim.now() });
       finalRead(key, 'linearizable', (reply) => {
-        if (reply?.ok) events.push({ process, type: 'ok', f: 'read', key, value: text(reply.value), time: sim.now() });
+        if (reply?.ok)
+          events.push({ process, type: 'ok', f: 'read', key, value: text(reply.value), time: sim.now() });
         else {
           livenessFailures++;
           noteFailure(reply);
@@ -348,10 +367,10 @@ export function runKv(options: KvRunOptions): KvRunResult {
         if (!reply?.ok) {
           livenessFailures++;
           noteFailure(reply);
-        }
-        else if (text(reply.value) !== value) {
+        } else if (text(reply.value) !== value) {
           lost++;
-          if (lostExamples.length < 5) lostExamples.push(`${key}: acknowledged '${value}', read '${text(reply.value)}'`);
+          if (lostExamples.length < 5)
+            lostExamples.push(`${key}: acknowledged '${value}', read '${text(reply.value)}'`);
         }
       });
     }
@@ -389,7 +408,12 @@ export function runKv(options: KvRunOptions): KvRunResult {
           noteFailure(reply);
           return;
         }
-        const read: KvRequest = { op: 'get', key: bytes(key), consistency: options.consistency, context: reply.context };
+        const read: KvRequest = {
+          op: 'get',
+          key: bytes(key),
+          consistency: options.consistency,
+          context: reply.context,
+        };
         cluster.send(reader, read, clientTimeoutMs, (got) => {
           probing--;
           if (!got?.ok) {
@@ -397,7 +421,10 @@ export function runKv(options: KvRunOptions): KvRunResult {
             noteFailure(got);
           } else if (text(got.value) !== value) {
             staleReads++;
-            if (staleExamples.length < 5) staleExamples.push(`${key}: wrote '${value}' via ${writer}, read '${text(got.value)}' via ${reader}`);
+            if (staleExamples.length < 5)
+              staleExamples.push(
+                `${key}: wrote '${value}' via ${writer}, read '${text(got.value)}' via ${reader}`,
+              );
           }
           if (probesLeft-- > 0) probe(1000 - probesLeft);
         });
@@ -430,12 +457,12 @@ export function runKv(options: KvRunOptions): KvRunResult {
           : underReplicated > 0
             ? `${underReplicated} writes acknowledged before ${writeQuorum} nodes held them durably (${underReplicatedExamples.join(', ')})`
             : staleReads > 0
-            ? `${staleReads} reads after an acknowledged write missed it (${staleExamples[0]})`
-          : livenessFailures > 0
-            ? `${livenessFailures} operations failed after heal`
-            : divergent > 0
-              ? `${divergent} keys did not converge`
-              : null;
+              ? `${staleReads} reads after an acknowledged write missed it (${staleExamples[0]})`
+              : livenessFailures > 0
+                ? `${livenessFailures} operations failed after heal`
+                : divergent > 0
+                  ? `${divergent} keys did not converge`
+                  : null;
   return {
     seed: options.seed,
     ops: okOps + failedOps + indefiniteOps,
@@ -519,10 +546,11 @@ function injectFault(kind: FaultKind, cluster: KvCluster, random: SeededRandom, 
         const half = Math.floor(rest.length / 2);
         const a = rest.slice(0, half);
         const b = rest.slice(half);
-        for (const x of a) for (const y of b) {
-          sim.blockLink(x, y);
-          sim.blockLink(y, x);
-        }
+        for (const x of a)
+          for (const y of b) {
+            sim.blockLink(x, y);
+            sim.blockLink(y, x);
+          }
         void bridge;
       }
       sim.after(durationMs, () => sim.heal());

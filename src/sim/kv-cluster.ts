@@ -40,7 +40,10 @@ export class KvCluster {
   constructor(private readonly options: KvClusterOptions) {
     this.sim = new Simulator<PeerMessage, KvRequest, KvReply, StorageWrite, KvNodeInit>(
       (id, ctx, init) =>
-        new KvNode({ random: ctx.random, storage: ctx.storage as SimKvStorage }, { ...init, id, epoch: ctx.incarnation }),
+        new KvNode(
+          { random: ctx.random, storage: ctx.storage as SimKvStorage },
+          { ...init, id, epoch: ctx.incarnation },
+        ),
       {
         seed: options.seed,
         tickIntervalMs: options.tickIntervalMs ?? 5,
@@ -84,7 +87,12 @@ export class KvCluster {
     for (const id of live) {
       const node = this.node(id);
       if (!node) return false;
-      const alive = new Set(node.members().filter((m) => m.state === 'alive').map((m) => m.id));
+      const alive = new Set(
+        node
+          .members()
+          .filter((m) => m.state === 'alive')
+          .map((m) => m.id),
+      );
       for (const other of live) if (other !== id && !alive.has(other)) return false;
     }
     return true;
@@ -122,12 +130,18 @@ export class KvCluster {
   /** Hints still held anywhere (hinted handoff has not finished). */
   pendingHints(): number {
     let n = 0;
-    for (const id of this.sim.allNodeIds()) n += (this.sim.storageOf(id) as SimKvStorage | undefined)?.count('hints') ?? 0;
+    for (const id of this.sim.allNodeIds())
+      n += (this.sim.storageOf(id) as SimKvStorage | undefined)?.count('hints') ?? 0;
     return n;
   }
 
   /** Sends a request and calls back with the reply, or with null when none came in time. */
-  send(nodeId: NodeId, req: KvRequest, timeoutMs: number, done: (reply: KvReply | null, atMs: number) => void): void {
+  send(
+    nodeId: NodeId,
+    req: KvRequest,
+    timeoutMs: number,
+    done: (reply: KvReply | null, atMs: number) => void,
+  ): void {
     let settled = false;
     const requestId = this.sim.request(nodeId, req, (reply, atMs) => {
       if (settled) return;

@@ -83,7 +83,8 @@ export class SimKvStorage implements SimStorage<StorageWrite>, StorageReader {
    */
   getDurable<T = unknown>(table: Table, key: Uint8Array): T | undefined {
     for (const u of this.undo) {
-      if (u.table === table && sameKey(u.key, key)) return u.previous === undefined ? undefined : (decode(u.previous) as T);
+      if (u.table === table && sameKey(u.key, key))
+        return u.previous === undefined ? undefined : (decode(u.previous) as T);
     }
     return this.get<T>(table, key);
   }

@@ -72,7 +72,11 @@ export interface NodeContext<W> {
 }
 
 /** Builds a node instance, at first start and again at every restart (from its storage). */
-export type NodeFactory<M, Q, R, W, I> = (id: NodeId, ctx: NodeContext<W>, init: I) => ProtocolNode<M, Q, R, W>;
+export type NodeFactory<M, Q, R, W, I> = (
+  id: NodeId,
+  ctx: NodeContext<W>,
+  init: I,
+) => ProtocolNode<M, Q, R, W>;
 
 export type NodeStatus = 'up' | 'paused' | 'crashed' | 'removed';
 
@@ -197,7 +201,9 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
 
   /** Ids of nodes that are up or paused (not crashed, not removed), in insertion order. */
   liveNodeIds(): NodeId[] {
-    return [...this.nodes.values()].filter((n) => n.status === 'up' || n.status === 'paused').map((n) => n.id);
+    return [...this.nodes.values()]
+      .filter((n) => n.status === 'up' || n.status === 'paused')
+      .map((n) => n.id);
   }
 
   allNodeIds(): NodeId[] {
@@ -306,7 +312,12 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
   request(nodeId: NodeId, body: Q, onReply?: ReplyHandler<R>): number {
     const requestId = this.nextRequestId++;
     if (onReply) this.replyHandlers.set(requestId, onReply);
-    this.queue.push({ kind: 'request', atMs: this.nowMs + this.latency(), node: nodeId, req: { requestId, body } });
+    this.queue.push({
+      kind: 'request',
+      atMs: this.nowMs + this.latency(),
+      node: nodeId,
+      req: { requestId, body },
+    });
     this.stats.requests++;
     return requestId;
   }
@@ -411,7 +422,12 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
 
   private onTick(e: Extract<SimEvent<M, Q>, { kind: 'tick' }>): void {
     const node = this.nodes.get(e.node);
-    if (!node || node.incarnation !== e.incarnation || node.status === 'crashed' || node.status === 'removed') {
+    if (
+      !node ||
+      node.incarnation !== e.incarnation ||
+      node.status === 'crashed' ||
+      node.status === 'removed'
+    ) {
       return; // the tick chain of a dead incarnation ends here
     }
     this.queue.push({ ...e, atMs: this.nowMs + this.config.tickIntervalMs });
@@ -459,7 +475,12 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
 
   private onFlush(e: Extract<SimEvent<M, Q>, { kind: 'flush' }>): void {
     const node = this.nodes.get(e.node);
-    if (!node || node.incarnation !== e.incarnation || node.status === 'crashed' || node.status === 'removed') {
+    if (
+      !node ||
+      node.incarnation !== e.incarnation ||
+      node.status === 'crashed' ||
+      node.status === 'removed'
+    ) {
       return;
     }
     // A paused process does not run its I/O completions either; try again after it resumes.
@@ -548,7 +569,9 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
 
   private latency(): number {
     const net = this.config.network;
-    return net.latencyMinMs + (net.latencyJitterMeanMs > 0 ? this.random.exponential(net.latencyJitterMeanMs) : 0);
+    return (
+      net.latencyMinMs + (net.latencyJitterMeanMs > 0 ? this.random.exponential(net.latencyJitterMeanMs) : 0)
+    );
   }
 
   private record(line: string): void {

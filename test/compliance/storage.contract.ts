@@ -358,7 +358,11 @@ export function describeStorageContract(name: string, subject: StorageSubject): 
       }
     });
 
-    test('a restart keeps everything written before a graceful close', { skip: !subject.persists }, () =>
+    // Stores without a disk (or without crashes) do not get these tests at all, rather than
+    // skipped ones that would look like coverage.
+    const persistent = subject.persists ? test : () => undefined;
+    const crashing = subject.crashes ? test : () => undefined;
+    persistent('a restart keeps everything written before a graceful close', () =>
       withFixture(async (fx) => {
         const reopen = required(fx.reopen, 'a persistent store needs reopen');
         fx.store.apply([
@@ -381,7 +385,7 @@ export function describeStorageContract(name: string, subject: StorageSubject): 
       }),
     );
 
-    test('a crash keeps exactly what was flushed', { skip: !subject.crashes }, () =>
+    crashing('a crash keeps exactly what was flushed', () =>
       withFixture(async (fx) => {
         const crash = required(fx.crash, 'a crashing store needs crash');
         fx.store.apply([put('data', bytes(1), 'durable'), put('data', bytes(2), 'durable')]);

@@ -7,7 +7,9 @@ import { distance, ID_BITS, identifierOf, inHalfOpen, inOpen, RING_SIZE } from '
 
 // An independent implementation, used only as the oracle.
 const require = createRequire(import.meta.url);
-const reference = require('murmurhash3js-revisited') as { x86: { hash128(b: Uint8Array, seed: number): string } };
+const reference = require('murmurhash3js-revisited') as {
+  x86: { hash128(b: Uint8Array, seed: number): string };
+};
 
 const hex = (words: number[]) => words.map((w) => w.toString(16).padStart(8, '0')).join('');
 
@@ -29,7 +31,8 @@ test('identifiers are 48-bit integers spread evenly over the circle', () => {
     assert.ok(Number.isSafeInteger(id) && id >= 0 && id < RING_SIZE);
     buckets[Math.floor(id / (RING_SIZE / 16))]++;
   }
-  for (const b of buckets) assert.ok(Math.abs(b - n / 16) < (n / 16) * 0.1, `bucket ${b} of ${n / 16} expected`);
+  for (const b of buckets)
+    assert.ok(Math.abs(b - n / 16) < (n / 16) * 0.1, `bucket ${b} of ${n / 16} expected`);
 });
 
 test('circle intervals agree with walking the distance', () => {

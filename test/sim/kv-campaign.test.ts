@@ -13,7 +13,11 @@ const base = { nodes: 5, clients: 10, ops: 600, faults: FAULT_KINDS };
 describe('campaigns with every fault', () => {
   for (const consistency of ['linearizable', 'quorum', 'one', 'session'] as Consistency[]) {
     test(`${consistency}: no violation, nothing lost, every replica converges`, () => {
-      const summary = runCampaign({ ...base, consistency }, 1, consistency === 'linearizable' || consistency === 'quorum' ? 6 : 3);
+      const summary = runCampaign(
+        { ...base, consistency },
+        1,
+        consistency === 'linearizable' || consistency === 'quorum' ? 6 : 3,
+      );
       assert.deepEqual(summary.failures, [], JSON.stringify(summary.failures, null, 2));
       assert.equal(summary.violations, 0);
       assert.equal(summary.unknown, 0);
@@ -47,7 +51,9 @@ describe('deliberately broken variants are caught', () => {
         const r = runKv(options);
         if (r.violation !== null) return; // caught
       }
-      assert.fail(`no campaign of 40 seeds caught ${bug}; replay one with: ${replayCommand({ ...base, ops: 2000, consistency: levelFor[bug], bugs: [bug], seed: 1 })}`);
+      assert.fail(
+        `no campaign of 40 seeds caught ${bug}; replay one with: ${replayCommand({ ...base, ops: 2000, consistency: levelFor[bug], bugs: [bug], seed: 1 })}`,
+      );
     });
   }
 });

@@ -50,9 +50,19 @@ class ToyNode implements ProtocolNode<Msg, Req, Rep, number> {
   request(req: ClientRequest<Req>, nowMs: number): Ready<Msg, Rep, number> {
     if (req.body.type === 'put') {
       this.values.push(req.body.value);
-      return { outbox: [], replies: [{ requestId: req.requestId, body: { type: 'ok' } }], writes: [req.body.value] };
+      return {
+        outbox: [],
+        replies: [{ requestId: req.requestId, body: { type: 'ok' } }],
+        writes: [req.body.value],
+      };
     }
-    const body: Rep = { type: 'stats', pings: this.pings, pongs: this.pongs, values: [...this.values], nowMs };
+    const body: Rep = {
+      type: 'stats',
+      pings: this.pings,
+      pongs: this.pongs,
+      values: [...this.values],
+      nowMs,
+    };
     return { outbox: [], replies: [{ requestId: req.requestId, body }], writes: [] };
   }
 }
@@ -85,7 +95,12 @@ describe('determinism', () => {
           reorderDelayMaxMs: 20,
         },
       });
-      sim.after(300, () => sim.partition([['a', 'b'], ['c', 'd', 'e']]));
+      sim.after(300, () =>
+        sim.partition([
+          ['a', 'b'],
+          ['c', 'd', 'e'],
+        ]),
+      );
       sim.after(600, () => sim.crash('c'));
       sim.after(700, () => sim.heal());
       sim.after(900, () => sim.restart('c'));
@@ -102,7 +117,10 @@ describe('determinism', () => {
 describe('network faults', () => {
   test('a symmetric partition stops traffic between groups both ways and heal restores it', () => {
     const sim = makeSim(1);
-    sim.partition([['a', 'b'], ['c', 'd', 'e']]);
+    sim.partition([
+      ['a', 'b'],
+      ['c', 'd', 'e'],
+    ]);
     sim.runFor(1000);
     assert.ok(sim.stats.droppedByPartition > 0, 'pings across the partition were dropped');
     assert.deepEqual([...toy(sim, 'a').pingsFrom.keys()], ['b'], 'a heard only from its own side');

@@ -62,7 +62,9 @@ function parseFaults(raw: string | undefined): FaultKind[] {
   const out: FaultKind[] = [];
   for (const f of raw.split(',')) {
     if (!(FAULT_KINDS as readonly string[]).includes(f)) {
-      throw new UsageError(`--faults: unknown fault '${f}'; choose from ${FAULT_KINDS.join(', ')}, all, none`);
+      throw new UsageError(
+        `--faults: unknown fault '${f}'; choose from ${FAULT_KINDS.join(', ')}, all, none`,
+      );
     }
     out.push(f as FaultKind);
   }
@@ -130,7 +132,8 @@ export function runCampaign(
     s.lostAcknowledgedWrites += r.lostAcknowledgedWrites;
     s.livenessFailures += r.livenessFailures;
     if (!r.converged) s.converged = false;
-    if (r.violation !== null) s.failures.push({ seed: r.seed, violation: r.violation, replay: replayCommand(options) });
+    if (r.violation !== null)
+      s.failures.push({ seed: r.seed, violation: r.violation, replay: replayCommand(options) });
     onSeed?.(r, i + 1);
   }
   s.elapsedMs = Math.round(performance.now() - start);
@@ -177,7 +180,9 @@ export const simKvCommand: Command = {
       if (r.violation !== null) {
         failed++;
         progress.done();
-        process.stderr.write(`seed ${r.seed}: ${r.violation} — replay: ${replayCommand({ ...base, seed: r.seed })}\n`);
+        process.stderr.write(
+          `seed ${r.seed}: ${r.violation} — replay: ${replayCommand({ ...base, seed: r.seed })}\n`,
+        );
       }
       progress.update(`sim kv: ${done}/${count} seeds, ${failed} failed`);
     });
@@ -191,7 +196,9 @@ export const simKvCommand: Command = {
         `  acknowledged writes lost ${summary.lostAcknowledgedWrites}`,
         `  operations failed after heal ${summary.livenessFailures}`,
         `  replicas converged ${summary.converged ? 'yes' : 'no'}`,
-        summary.failures.length === 0 ? 'PASS' : `FAIL: ${summary.failures.length} seeds (replay commands above)`,
+        summary.failures.length === 0
+          ? 'PASS'
+          : `FAIL: ${summary.failures.length} seeds (replay commands above)`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     }

@@ -31,7 +31,9 @@ const encoder = new TextEncoder();
 
 /** What identifies a version: the key, the write that made it, and whether it is a deletion. */
 export function recordDigest(key: Uint8Array, r: KvRecord): number {
-  const tag = encoder.encode(`${r.hlc}/${r.writer}/${r.value === null ? 'x' : r.value.length}/${r.expiresAtMs}`);
+  const tag = encoder.encode(
+    `${r.hlc}/${r.writer}/${r.value === null ? 'x' : r.value.length}/${r.expiresAtMs}`,
+  );
   const bytes = new Uint8Array(key.length + 1 + tag.length);
   bytes.set(key, 0);
   bytes.set(tag, key.length + 1);
@@ -62,13 +64,21 @@ export function scanRange(reader: StorageReader, range: RingRange, limit: number
 
 /** Which of the `2^depth` slices of the range holds identifier `id`. */
 export function sliceOf(range: RingRange, depth: number, id: number): number {
-  const span = range.startExclusive === range.endInclusive ? RING_SIZE : distance(range.startExclusive, range.endInclusive);
+  const span =
+    range.startExclusive === range.endInclusive
+      ? RING_SIZE
+      : distance(range.startExclusive, range.endInclusive);
   const offset = distance(range.startExclusive, id) - 1; // in [0, span)
   return Math.min(2 ** depth - 1, Math.floor((offset / span) * 2 ** depth));
 }
 
 /** Builds the tree of a range from what `reader` holds (at most `scanLimit` records are read). */
-export function buildTree(reader: StorageReader, range: RingRange, depth: number, scanLimit: number): MerkleTree {
+export function buildTree(
+  reader: StorageReader,
+  range: RingRange,
+  depth: number,
+  scanLimit: number,
+): MerkleTree {
   const leaves = new Array<number>(2 ** depth).fill(0);
   for (const e of scanRange(reader, range, scanLimit)) {
     const { id, userKey } = splitDataKey(e.key);
@@ -117,4 +127,3 @@ export function recordsInSlices(
   }
   return out;
 }
-

@@ -20,10 +20,10 @@
  * a time (it queues the others).
  */
 import { type KvRecord, laterVersion } from '../record.js';
+import type { CallId } from '../rpc/messages.js';
 import type { NodeId } from '../types.js';
 import type { VersionVector } from '../version-vector.js';
 import { type Ballot, compareBallots, type KvReply, kvError, type ReplicaResponse } from './messages.js';
-import type { CallId } from '../rpc/messages.js';
 import type { CallResult, Operation, OperationIo } from './operation.js';
 
 /** What f decides: the record to make current (or no change) and the client's reply. */
@@ -167,10 +167,16 @@ export class ConsensusOperation implements Operation {
     const chosen = answers.every(
       (a) =>
         compareBallots(a.accepted, highestAccepted) === 0 &&
-        (highestAccepted === null || (a.record?.hlc === highestAccepted.n && a.record?.writer === highestAccepted.node)),
+        (highestAccepted === null ||
+          (a.record?.hlc === highestAccepted.n && a.record?.writer === highestAccepted.node)),
     );
     const chain = [...(current?.chain ?? []).slice(-(CHAIN_LENGTH - 1)), ballotId(ballot)];
-    const stamp: Stamp = { hlc: ballot.n, writer: ballot.node, vv: { ...current?.vv, [ballot.node]: ballot.n }, chain };
+    const stamp: Stamp = {
+      hlc: ballot.n,
+      writer: ballot.node,
+      vv: { ...current?.vv, [ballot.node]: ballot.n },
+      chain,
+    };
 
     // Did an earlier round of this operation already make its proposal part of the history? The
     // proposals that led to the current record are listed in its chain. If ours is there, f ran;
@@ -183,7 +189,14 @@ export class ConsensusOperation implements Operation {
     if (ours !== undefined) {
       transition = { next: 'unchanged', reply: (this.proposals.get(ours) as { reply: KvReply }).reply };
     } else if (oldestOurs && history.length >= CHAIN_LENGTH && olderThanChain(oldestOurs, history)) {
-      this.done(io, kvError('CONTENTION', false, 'too many competing proposals to tell whether this operation took effect'));
+      this.done(
+        io,
+        kvError(
+          'CONTENTION',
+          false,
+          'too many competing proposals to tell whether this operation took effect',
+        ),
+      );
       return;
     } else {
       transition = this.init.transition(current, stamp);
@@ -196,7 +209,8 @@ export class ConsensusOperation implements Operation {
       transition.next === 'unchanged'
         ? restamp(current, stamp)
         : { value: transition.next.value, expiresAtMs: transition.next.expiresAtMs, ...stamp };
-    if (transition.next !== 'unchanged') this.proposals.set(ballotId(ballot), { ballot, reply: transition.reply });
+    if (transition.next !== 'unchanged')
+      this.proposals.set(ballotId(ballot), { ballot, reply: transition.reply });
     this.pendingReply = transition.reply;
     this.phase = 'accept';
     this.acceptSent = true;
@@ -210,7 +224,10 @@ export class ConsensusOperation implements Operation {
     for (const id of this.round) io.cancel(id);
     this.round = new Set();
     this.phase = 'backoff';
-    const capMs = Math.min(this.init.backoffMaxMs, this.init.backoffBaseMs * 2 ** Math.min(this.attempts, 20));
+    const capMs = Math.min(
+      this.init.backoffMaxMs,
+      this.init.backoffBaseMs * 2 ** Math.min(this.attempts, 20),
+    );
     this.retryAtMs = io.nowMs + io.random.next() * capMs; // full jitter: dueling proposers drift apart
   }
 
@@ -220,7 +237,10 @@ export class ConsensusOperation implements Operation {
       const definite = !this.acceptSent;
       const code = this.contention ? 'CONTENTION' : 'TIMEOUT';
       const what = definite ? 'nothing was written' : 'the operation may have taken effect';
-      this.done(io, kvError(code, definite, `no consensus before the deadline after ${this.attempts} ballots; ${what}`));
+      this.done(
+        io,
+        kvError(code, definite, `no consensus before the deadline after ${this.attempts} ballots; ${what}`),
+      );
       return;
     }
     if (this.phase === 'backoff' && io.nowMs >= this.retryAtMs) this.beginPrepare(io);

@@ -5,9 +5,9 @@
  * runs the request at the consistency level the client chose.
  */
 import type { KvRecord } from '../record.js';
-import type { KeyedRecord, RingRange } from './anti-entropy.js';
 import type { NodeId } from '../types.js';
 import type { VersionVector } from '../version-vector.js';
+import type { KeyedRecord, RingRange } from './anti-entropy.js';
 
 /**
  * Per-request consistency.

@@ -5,10 +5,10 @@
  * R + W > N on the same N nodes, every read quorum meets every write quorum.
  */
 import { type ConflictMode, isAbsent, type KvRecord, reconcile, versionsOf } from '../record.js';
+import type { CallId } from '../rpc/messages.js';
 import type { NodeId } from '../types.js';
 import { descends } from '../version-vector.js';
 import { type CausalContext, type KvReply, kvError } from './messages.js';
-import type { CallId } from '../rpc/messages.js';
 import type { CallResult, Operation, OperationIo } from './operation.js';
 
 /** A replica to ask, and for whom it stands in when it is a sloppy-quorum substitute. */
@@ -50,7 +50,10 @@ export class QuorumWrite implements Operation {
   start(io: OperationIo): void {
     const { targets, required, key, record } = this.init;
     if (targets.length < required) {
-      this.finish(io, kvError('QUORUM_UNAVAILABLE', true, `${targets.length} healthy replicas, ${required} needed`));
+      this.finish(
+        io,
+        kvError('QUORUM_UNAVAILABLE', true, `${targets.length} healthy replicas, ${required} needed`),
+      );
       return;
     }
     for (const t of targets) {
@@ -75,8 +78,16 @@ export class QuorumWrite implements Operation {
         this.respond(
           io,
           definite
-            ? kvError('QUORUM_UNAVAILABLE', true, `${this.tally.failures} replicas refused; nothing was written`)
-            : kvError('TIMEOUT', false, `${this.tally.acks} of ${this.init.required} acknowledgements; the write may have been applied`),
+            ? kvError(
+                'QUORUM_UNAVAILABLE',
+                true,
+                `${this.tally.failures} replicas refused; nothing was written`,
+              )
+            : kvError(
+                'TIMEOUT',
+                false,
+                `${this.tally.acks} of ${this.init.required} acknowledgements; the write may have been applied`,
+              ),
         );
       }
     }
@@ -86,7 +97,14 @@ export class QuorumWrite implements Operation {
   onTick(io: OperationIo): void {
     if (io.nowMs < this.init.deadlineMs) return;
     if (!this.replied) {
-      this.respond(io, kvError('TIMEOUT', false, `${this.tally.acks} of ${this.init.required} acknowledgements before the deadline; the write may have been applied`));
+      this.respond(
+        io,
+        kvError(
+          'TIMEOUT',
+          false,
+          `${this.tally.acks} of ${this.init.required} acknowledgements before the deadline; the write may have been applied`,
+        ),
+      );
     }
     for (const id of this.tally.outstanding) io.cancel(id);
     this.tally.outstanding.clear();
@@ -164,7 +182,13 @@ export class QuorumRead implements Operation {
   onTick(io: OperationIo): void {
     if (!this.replied && io.nowMs >= this.init.deadlineMs) {
       this.replied = true;
-      io.reply(kvError('TIMEOUT', true, `${this.tally.acks} of ${this.init.required} replicas answered before the deadline`));
+      io.reply(
+        kvError(
+          'TIMEOUT',
+          true,
+          `${this.tally.acks} of ${this.init.required} replicas answered before the deadline`,
+        ),
+      );
     }
     if (io.nowMs >= this.init.deadlineMs || io.nowMs >= this.repairDeadlineMs) {
       for (const id of this.tally.outstanding) io.cancel(id);
@@ -185,7 +209,8 @@ export class QuorumRead implements Operation {
     const enough = this.tally.acks >= this.init.required;
     const ctx = this.init.context;
     const record = this.merged();
-    const causal = !ctx || (record !== null && descends(record.vv, ctx.vv)) || Object.keys(ctx.vv).length === 0;
+    const causal =
+      !ctx || (record !== null && descends(record.vv, ctx.vv)) || Object.keys(ctx.vv).length === 0;
     if (enough && causal) {
       this.replied = true;
       this.repairDeadlineMs = io.nowMs + this.init.readRepairWindowMs;
@@ -197,7 +222,11 @@ export class QuorumRead implements Operation {
       io.reply(
         enough
           ? kvError('QUORUM_UNAVAILABLE', true, 'no reachable replica has seen this session’s writes yet')
-          : kvError('QUORUM_UNAVAILABLE', true, `${this.tally.acks} of ${this.init.required} replicas answered`),
+          : kvError(
+              'QUORUM_UNAVAILABLE',
+              true,
+              `${this.tally.acks} of ${this.init.required} replicas answered`,
+            ),
       );
     }
   }
@@ -210,7 +239,11 @@ export class QuorumRead implements Operation {
     if (!final || !this.init.readRepair) return;
     for (const a of this.answers) {
       if (a.record && descends(a.record.vv, final.vv) && a.record.hlc === final.hlc) continue;
-      io.call(a.target.node, { op: 'write', key: this.init.key, record: final, hintFor: a.target.hintFor }, { maxAttempts: 1 });
+      io.call(
+        a.target.node,
+        { op: 'write', key: this.init.key, record: final, hintFor: a.target.hintFor },
+        { maxAttempts: 1 },
+      );
     }
   }
 }
@@ -219,7 +252,9 @@ export class QuorumRead implements Operation {
 export function readReply(record: KvRecord | null, nowMs: number): KvReply {
   if (!record) return { ok: true, value: null, context: { vv: {} } };
   const context = { vv: record.vv };
-  const live = versionsOf(record).filter((v) => v.value !== null && (v.expiresAtMs === 0 || v.expiresAtMs > nowMs));
+  const live = versionsOf(record).filter(
+    (v) => v.value !== null && (v.expiresAtMs === 0 || v.expiresAtMs > nowMs),
+  );
   if (record.siblings && live.length > 1) {
     return { ok: true, value: live[0].value, siblings: live.map((v) => v.value as Uint8Array), context };
   }

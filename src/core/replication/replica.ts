@@ -4,9 +4,9 @@
  * host makes them durable before the answer is sent (an acknowledgement means durable).
  */
 import type { StepOverlay } from '../overlay.js';
-import { buildTree, differingSlices, recordsInSlices } from './anti-entropy.js';
 import { type ConflictMode, dataKey, type KvRecord, reconcile } from '../record.js';
 import type { NodeId } from '../types.js';
+import { buildTree, differingSlices, recordsInSlices } from './anti-entropy.js';
 import {
   type Ballot,
   compareBallots,
@@ -65,9 +65,17 @@ export class Replica {
       case 'ae-compare': {
         const mine = buildTree(this.store, req.range, req.depth, this.config.antiEntropyScanLimit);
         const differing = differingSlices(mine, { depth: req.depth, root: req.root, leaves: req.leaves });
-        const records = differing.length === 0 ? [] : recordsInSlices(
-          this.store, req.range, req.depth, differing, this.config.antiEntropyScanLimit, this.config.antiEntropyBatch,
-        );
+        const records =
+          differing.length === 0
+            ? []
+            : recordsInSlices(
+                this.store,
+                req.range,
+                req.depth,
+                differing,
+                this.config.antiEntropyScanLimit,
+                this.config.antiEntropyBatch,
+              );
         return { op: 'ae-compare', differing, records };
       }
       case 'ae-push':
@@ -107,7 +115,13 @@ export class Replica {
     const st = this.paxosState(dk);
     const record = this.store.get<KvRecord>('data', dk) ?? null;
     if (compareBallots(ballot, st.promised) < 0 || compareBallots(ballot, st.accepted) <= 0) {
-      return { op: 'prepare', promised: false, highest: maxBallot(st.promised, st.accepted), accepted: st.accepted, record };
+      return {
+        op: 'prepare',
+        promised: false,
+        highest: maxBallot(st.promised, st.accepted),
+        accepted: st.accepted,
+        record,
+      };
     }
     this.store.put('paxos', dk, { promised: ballot, accepted: st.accepted } satisfies PaxosState);
     return { op: 'prepare', promised: true, highest: ballot, accepted: st.accepted, record };

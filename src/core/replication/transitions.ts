@@ -39,7 +39,8 @@ export function transitionFor(req: KvRequest, nowMs: number): (current: KvRecord
       case 'get':
         return { next: 'unchanged', reply: readReply(present ? current : null, nowMs) };
       case 'set': {
-        const blocked = (req.condition === 'if-absent' && present) || (req.condition === 'if-present' && !present);
+        const blocked =
+          (req.condition === 'if-absent' && present) || (req.condition === 'if-present' && !present);
         const reply: KvReply = { ok: true, applied: !blocked, ...(req.returnPrevious ? { value } : {}) };
         if (blocked) return { next: 'unchanged', reply };
         return { next: next(req.value, req.expiresAtMs), reply };
@@ -50,17 +51,27 @@ export function transitionFor(req: KvRequest, nowMs: number): (current: KvRecord
       case 'incr': {
         const n = value === null ? 0 : parseInteger(value);
         if (n === null) {
-          return { next: 'unchanged', reply: kvError('NOT_INTEGER', true, 'value is not an integer or out of range') };
+          return {
+            next: 'unchanged',
+            reply: kvError('NOT_INTEGER', true, 'value is not an integer or out of range'),
+          };
         }
         const sum = n + req.by;
         if (!Number.isSafeInteger(sum)) {
-          return { next: 'unchanged', reply: kvError('NOT_INTEGER', true, 'increment or decrement would overflow') };
+          return {
+            next: 'unchanged',
+            reply: kvError('NOT_INTEGER', true, 'increment or decrement would overflow'),
+          };
         }
         const keepExpiry = present ? (current as KvRecord).expiresAtMs : 0;
-        return { next: next(encoder.encode(String(sum)), keepExpiry), reply: { ok: true, applied: true, number: sum } };
+        return {
+          next: next(encoder.encode(String(sum)), keepExpiry),
+          reply: { ok: true, applied: true, number: sum },
+        };
       }
       case 'cas': {
-        if (!sameBytes(value, req.expected)) return { next: 'unchanged', reply: { ok: true, applied: false, value } };
+        if (!sameBytes(value, req.expected))
+          return { next: 'unchanged', reply: { ok: true, applied: false, value } };
         return { next: next(req.value, 0), reply: { ok: true, applied: true } };
       }
     }

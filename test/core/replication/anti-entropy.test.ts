@@ -3,15 +3,29 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { RING_SIZE } from '../../../src/core/id.js';
 import { dataKey, type KvRecord } from '../../../src/core/record.js';
-import { buildTree, differingSlices, recordsInSlices, type RingRange, sliceOf } from '../../../src/core/replication/anti-entropy.js';
+import {
+  buildTree,
+  differingSlices,
+  type RingRange,
+  recordsInSlices,
+  sliceOf,
+} from '../../../src/core/replication/anti-entropy.js';
 import { SimKvStorage } from '../../../src/sim/kv-storage.js';
 
 const enc = new TextEncoder();
-const rec = (hlc: number): KvRecord => ({ value: enc.encode(`v${hlc}`), hlc, writer: 'a', expiresAtMs: 0, vv: { a: hlc } });
+const rec = (hlc: number): KvRecord => ({
+  value: enc.encode(`v${hlc}`),
+  hlc,
+  writer: 'a',
+  expiresAtMs: 0,
+  vv: { a: hlc },
+});
 
 function store(entries: Array<[string, number]>): SimKvStorage {
   const s = new SimKvStorage();
-  s.apply(entries.map(([k, hlc]) => ({ table: 'data' as const, key: dataKey(enc.encode(k)), value: rec(hlc) })));
+  s.apply(
+    entries.map(([k, hlc]) => ({ table: 'data' as const, key: dataKey(enc.encode(k)), value: rec(hlc) })),
+  );
   s.flush();
   return s;
 }
@@ -32,12 +46,17 @@ test('equal replicas have equal roots; one differing record shows up in exactly 
 
 test('slices cover a range, wrapping past zero, in order', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: RING_SIZE - 1 }), fc.integer({ min: 1, max: RING_SIZE - 1 }), fc.integer({ min: 1, max: RING_SIZE - 1 }), (start, span, offset) => {
-      const range = { startExclusive: start, endInclusive: (start + span) % RING_SIZE };
-      const id = (start + 1 + (offset % span)) % RING_SIZE;
-      const slice = sliceOf(range, 4, id);
-      assert.ok(slice >= 0 && slice < 16);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: RING_SIZE - 1 }),
+      fc.integer({ min: 1, max: RING_SIZE - 1 }),
+      fc.integer({ min: 1, max: RING_SIZE - 1 }),
+      (start, span, offset) => {
+        const range = { startExclusive: start, endInclusive: (start + span) % RING_SIZE };
+        const id = (start + 1 + (offset % span)) % RING_SIZE;
+        const slice = sliceOf(range, 4, id);
+        assert.ok(slice >= 0 && slice < 16);
+      },
+    ),
   );
 });
 

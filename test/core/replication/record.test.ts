@@ -3,7 +3,12 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { HybridClock, hlcLogical, hlcPhysicalMs } from '../../../src/core/hlc.js';
 import { dataKey, type KvRecord, reconcile, splitDataKey } from '../../../src/core/record.js';
-import { compareVectors, descends, mergeVectors, type VersionVector } from '../../../src/core/version-vector.js';
+import {
+  compareVectors,
+  descends,
+  mergeVectors,
+  type VersionVector,
+} from '../../../src/core/version-vector.js';
 
 const vv = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), fc.integer({ min: 1, max: 5 }));
 
@@ -23,14 +28,27 @@ const history = fc
       const hlc = i + 1;
       let context: VersionVector = {};
       for (const j of seen) if (made.length > 0) context = mergeVectors(context, made[j % made.length].vv);
-      made.push({ value: deletes ? null : new Uint8Array([hlc]), hlc, writer, expiresAtMs: 0, vv: { ...context, [writer]: hlc } });
+      made.push({
+        value: deletes ? null : new Uint8Array([hlc]),
+        hlc,
+        writer,
+        expiresAtMs: 0,
+        vv: { ...context, [writer]: hlc },
+      });
     });
     return made;
   });
-const three = history.chain((made) => fc.tuple(fc.constantFrom(...made), fc.constantFrom(...made), fc.constantFrom(...made)));
+const three = history.chain((made) =>
+  fc.tuple(fc.constantFrom(...made), fc.constantFrom(...made), fc.constantFrom(...made)),
+);
 
 /** What a version is, for comparing results regardless of object identity. */
-const shape = (r: KvRecord) => ({ hlc: r.hlc, writer: r.writer, vv: r.vv, value: r.value === null ? null : [...r.value] });
+const shape = (r: KvRecord) => ({
+  hlc: r.hlc,
+  writer: r.writer,
+  vv: r.vv,
+  value: r.value === null ? null : [...r.value],
+});
 
 describe('version vectors', () => {
   test('compare is antisymmetric and merge is the least upper bound', () => {
@@ -68,9 +86,21 @@ describe('reconcile: replicas converge whatever order versions arrive in', () =>
 
   test('a version that descends from another supersedes it; concurrent ones: the later timestamp wins', () => {
     const old: KvRecord = { value: new Uint8Array([1]), hlc: 10, writer: 'a', expiresAtMs: 0, vv: { a: 10 } };
-    const newer: KvRecord = { value: new Uint8Array([2]), hlc: 5, writer: 'b', expiresAtMs: 0, vv: { a: 10, b: 5 } };
+    const newer: KvRecord = {
+      value: new Uint8Array([2]),
+      hlc: 5,
+      writer: 'b',
+      expiresAtMs: 0,
+      vv: { a: 10, b: 5 },
+    };
     assert.equal(reconcile(old, newer), newer, 'causality beats timestamps');
-    const concurrent: KvRecord = { value: new Uint8Array([3]), hlc: 11, writer: 'c', expiresAtMs: 0, vv: { c: 11 } };
+    const concurrent: KvRecord = {
+      value: new Uint8Array([3]),
+      hlc: 11,
+      writer: 'c',
+      expiresAtMs: 0,
+      vv: { c: 11 },
+    };
     const merged = reconcile(old, concurrent);
     assert.deepEqual([...(merged.value as Uint8Array)], [3]);
     assert.deepEqual(merged.vv, { a: 10, c: 11 });
@@ -81,7 +111,13 @@ describe('reconcile: replicas converge whatever order versions arrive in', () =>
     const y: KvRecord = { value: new Uint8Array([2]), hlc: 11, writer: 'b', expiresAtMs: 0, vv: { b: 11 } };
     const both = reconcile(x, y, 'siblings');
     assert.equal(both.siblings?.length, 2);
-    const resolved: KvRecord = { value: new Uint8Array([9]), hlc: 12, writer: 'a', expiresAtMs: 0, vv: { a: 12, b: 11 } };
+    const resolved: KvRecord = {
+      value: new Uint8Array([9]),
+      hlc: 12,
+      writer: 'a',
+      expiresAtMs: 0,
+      vv: { a: 12, b: 11 },
+    };
     const after = reconcile(both, resolved, 'siblings');
     assert.equal(after, resolved);
   });
@@ -90,16 +126,21 @@ describe('reconcile: replicas converge whatever order versions arrive in', () =>
 describe('hybrid logical clock', () => {
   test('never goes backwards and orders after everything it has seen', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 1e6 }), fc.option(fc.integer({ min: 0, max: 2e9 }))), { maxLength: 50 }), (steps) => {
-        const clock = new HybridClock();
-        let last = 0;
-        for (const [now, remote] of steps) {
-          const t = remote === null ? clock.now(now) : clock.observe(remote, now);
-          assert.ok(t > last);
-          if (remote !== null) assert.ok(t > remote);
-          last = t;
-        }
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1e6 }), fc.option(fc.integer({ min: 0, max: 2e9 }))), {
+          maxLength: 50,
+        }),
+        (steps) => {
+          const clock = new HybridClock();
+          let last = 0;
+          for (const [now, remote] of steps) {
+            const t = remote === null ? clock.now(now) : clock.observe(remote, now);
+            assert.ok(t > last);
+            if (remote !== null) assert.ok(t > remote);
+            last = t;
+          }
+        },
+      ),
     );
   });
 

@@ -36,7 +36,11 @@ describe('CASPaxos acceptor', () => {
     const { handle } = replica();
     const first = handle({ op: 'prepare', key, ballot: b(5) });
     assert.deepEqual(first, { op: 'prepare', promised: true, highest: b(5), accepted: null, record: null });
-    assert.deepEqual(handle({ op: 'accept', key, ballot: b(5), record: rec(5, 'p', 1) }), { op: 'accept', accepted: true, highest: b(5) });
+    assert.deepEqual(handle({ op: 'accept', key, ballot: b(5), record: rec(5, 'p', 1) }), {
+      op: 'accept',
+      accepted: true,
+      highest: b(5),
+    });
     const second = handle({ op: 'prepare', key, ballot: b(7) });
     assert.equal(second.op === 'prepare' && second.promised, true);
     assert.deepEqual(second.op === 'prepare' && second.accepted, b(5));
