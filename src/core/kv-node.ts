@@ -310,7 +310,43 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     return this.end();
   }
 
+  /**
+   * The transport lost its connection to `peer` (or could not reach it): attempts in flight to
+   * it are retried or failed now instead of at their deadlines.
+   */
+  peerUnreachable(peer: NodeId, nowMs: number): Ready<PeerMessage, KvReply, StorageWrite> {
+    this.begin(nowMs);
+    this.absorbRpc(this.rpc.peerUnreachable(peer, nowMs));
+    return this.end();
+  }
+
   // ---- introspection (tests, metrics, the cluster view) ----------------------------------
+
+  /** A snapshot for operators: membership, readiness, ring and work in progress. */
+  status(): {
+    id: NodeId;
+    ready: boolean;
+    members: ReturnType<Swim['members']>;
+    ringMembers: NodeId[];
+    vnodesPerNode: number;
+    inflightRequests: number;
+    counters: KvNode['counters'];
+  } {
+    return {
+      id: this.id,
+      ready: this.ready,
+      members: this.swim.members(),
+      ringMembers: [...this.ringMembers].sort(),
+      vnodesPerNode: this.config.vnodesPerNode,
+      inflightRequests: this.ops.size,
+      counters: this.counters,
+    };
+  }
+
+  /** Whether this node serves client requests (it knows the ring). */
+  isReady(): boolean {
+    return this.ready;
+  }
 
   members() {
     return this.swim.members();
