@@ -117,8 +117,9 @@ export type HostState = 'starting' | 'running' | 'closing' | 'closed' | 'failed'
 export interface NodeHostStatus {
   id: NodeId;
   pid: number;
+  /** The host's life cycle: starting → running → closing → closed, or failed (fail-stop). */
   state: HostState;
-  /** The node knows the ring and serves requests. */
+  /** The node knows the ring and serves requests (what the start line waits for). */
   ready: boolean;
   epoch: number;
   /** Peer and client endpoints: `{ peer: "host:port", resp: "host:port", … }`. */
@@ -127,14 +128,15 @@ export interface NodeHostStatus {
   durability: Durability;
   startedAt: string;
   uptimeMs: number;
+  /** Every member this node's SWIM knows, with what each advertises (`meta.peer`, `meta.resp`, …). */
   members: Array<{ id: NodeId; state: Member['state']; incarnation: number; meta: Member['meta'] }>;
-  ringMembers: NodeId[];
-  vnodesPerNode: number;
-  replicaCount: number;
+  /** Client requests the host is waiting on. */
   inflightRequests: number;
+  /** The release queue: batches waiting for a flush, flushes so far, best grouping. */
   storage: { unreleasedBatches: number; flushes: number; maxBatchesPerFlush: number };
   connectedPeers: NodeId[];
-  counters: KvNode['counters'] | null;
+  /** The core's own snapshot (ring members, membership status, handoffs, counters), once running. */
+  core: Omit<ReturnType<KvNode['status']>, 'members'> | null;
 }
 
 /** A reply the core owes is this late (beyond its own request timeout): the host answers for it. */
@@ -444,28 +446,30 @@ export class NodeHost implements NodeApi {
   }
 
   status(): NodeHostStatus {
-    const s = this.node?.status();
-    const config = this.node?.config ?? defaultKvConfig;
+    const core = this.node?.status();
+    const members = (core?.members ?? []).map((m) => ({
+      id: m.id,
+      state: m.state,
+      incarnation: m.incarnation,
+      meta: m.meta,
+    }));
+    let rest: NodeHostStatus['core'] = null;
+    if (core !== undefined) {
+      const { members: _members, ...others } = core;
+      rest = { ...others, counters: { ...others.counters } };
+    }
     return {
       id: this.nodeId,
       pid: process.pid,
       state: this.state,
-      ready: s?.ready ?? false,
+      ready: core?.ready ?? false,
       epoch: this.epoch,
       endpoints: { ...this.endpoints },
       dataDir: this.dataDir,
       durability: this.durability,
       startedAt: new Date(this.startedAtMs).toISOString(),
       uptimeMs: Date.now() - this.startedAtMs,
-      members: (s?.members ?? []).map((m) => ({
-        id: m.id,
-        state: m.state,
-        incarnation: m.incarnation,
-        meta: m.meta,
-      })),
-      ringMembers: s?.ringMembers ?? [],
-      vnodesPerNode: config.vnodesPerNode,
-      replicaCount: config.replicaCount,
+      members,
       inflightRequests: this.pending.size,
       storage: {
         unreleasedBatches: this.queue.unreleased,
@@ -473,7 +477,7 @@ export class NodeHost implements NodeApi {
         maxBatchesPerFlush: this.queue.stats.maxBatchesPerFlush,
       },
       connectedPeers: this.state === 'closed' ? [] : this.transport.connectedPeers().sort(),
-      counters: s ? { ...s.counters } : null,
+      core: rest,
     };
   }
 

@@ -1,0 +1,91 @@
+/** Shared pieces of the runtime tests: temp directories, captured logs, polling with a deadline. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Logger, pino } from 'pino';
+import type { KvConfig } from '../../src/core/kv-node.js';
+import type { KvReply, KvRequest } from '../../src/core/replication/messages.js';
+
+export const SECRET = 'runtime-test-secret-0123456789abcdef';
+
+/** SWIM and RPC fast enough that a cluster forms in well under a second on loopback. */
+export const FAST_KV: Partial<KvConfig> = {
+  swim: { probeIntervalMs: 200, probeTimeoutMs: 100, pushPullIntervalMs: 2000 },
+  antiEntropyIntervalMs: 500,
+};
+
+export async function tempDir(
+  prefix = 'arpeggio-runtime-',
+): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  code?: string;
+  [key: string]: unknown;
+}
+
+/** A pino logger whose lines the test can read. */
+export function capturedLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    {
+      write(line: string) {
+        lines.push(JSON.parse(line) as LogLine);
+      },
+    },
+  );
+  return { logger, lines };
+}
+
+/** Polls `check` every 20 ms until it holds; fails with `what` after `timeoutMs`. */
+export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A port nothing listens on (bound by the OS, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function setReq(
+  key: string,
+  value: string,
+  consistency: KvRequest['consistency'] = 'quorum',
+): KvRequest {
+  return {
+    op: 'set',
+    key: enc.encode(key),
+    value: enc.encode(value),
+    consistency,
+    expiresAtMs: 0,
+    condition: 'always',
+  };
+}
+
+export function getReq(key: string, consistency: KvRequest['consistency'] = 'quorum'): KvRequest {
+  return { op: 'get', key: enc.encode(key), consistency };
+}
+
+/** The value of a successful get as a string (null when absent); throws on an error reply. */
+export function valueText(reply: KvReply): string | null {
+  if (!reply.ok) throw new Error(`${reply.error.code}: ${reply.error.message}`);
+  return reply.value ? dec.decode(reply.value) : null;
+}
