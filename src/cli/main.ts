@@ -6,8 +6,11 @@ import { UsageError } from './args.js';
 import type { Command, CommandGroup } from './command.js';
 import { checkGroup } from './commands/check.js';
 import { simGroup } from './commands/sim.js';
+import { startCommand } from './commands/start.js';
 
 const groups: CommandGroup[] = [simGroup, checkGroup];
+/** Commands that stand alone (`arpeggio start`), not under a group word. */
+const topCommands: Command[] = [startCommand];
 
 const topUsage = (): string =>
   [
@@ -15,6 +18,7 @@ const topUsage = (): string =>
     '',
     'Usage: arpeggio <command> [flags]      (arpeggio <command> --help for details)',
     '',
+    ...topCommands.map((c) => `  ${c.name.padEnd(24)} ${c.summary}`),
     ...groups.flatMap((g) => g.commands.map((c) => `  ${`${g.name} ${c.name}`.padEnd(24)} ${c.summary}`)),
     '',
     'Example:',
@@ -39,6 +43,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write('arpeggio 0.1.0\n');
     return 0;
   }
+  const top = topCommands.find((c) => c.name === first);
+  if (top)
+    return runCommand(
+      `arpeggio ${top.name}`,
+      top,
+      [second, ...rest].filter((a) => a !== undefined),
+    );
   const group = groups.find((g) => g.name === first);
   if (!group) {
     process.stderr.write(`arpeggio: unknown command '${first}'\n\n${topUsage()}\n`);
@@ -53,15 +64,19 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`arpeggio ${first}: unknown command '${second}'\n\n${groupUsage(group)}\n`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  return runCommand(`arpeggio ${group.name} ${command.name}`, command, rest);
+}
+
+async function runCommand(label: string, command: Command, args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(`${command.usage}\n`);
     return 0;
   }
   try {
-    return await command.run(rest);
+    return await command.run(args);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`arpeggio ${group.name} ${command.name}: ${err.message}\n\n${command.usage}\n`);
+      process.stderr.write(`${label}: ${err.message}\n\n${command.usage}\n`);
       return 2;
     }
     throw err;

@@ -231,7 +231,8 @@ export class NodeHost implements NodeApi {
       }
       const book = new AddressBook(store, identity.nodeId);
       const transport = new TcpTransport(
-        { addressOf: (id) => book.addressOf(id), logger: nodeLog.child({ component: 'transport' }) },
+        // The transport names the node in its own log lines.
+        { addressOf: (id) => book.addressOf(id), logger: log.child({ component: 'transport' }) },
         {
           nodeId: identity.nodeId,
           cluster: options.cluster ?? 'arpeggio',

@@ -1,0 +1,369 @@
+/**
+ * `arpeggio start`: runs one node of a cluster in this process until SIGTERM or SIGINT.
+ * Composition only: flags and the config file become NodeHostOptions; the front doors are wired
+ * in `frontDoorsFor`; everything else lives in src/runtime/.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
+import type { KvConfig } from '../../core/kv-node.js';
+import { isRuntimeError, messageOf } from '../../runtime/errors.js';
+import { type FrontDoorStarter, NodeHost, type NodeHostOptions } from '../../runtime/node-host.js';
+import { parseFlags, UsageError } from '../args.js';
+import type { Command } from '../command.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const DEFAULT_JOIN_TIMEOUT_MS = 30_000;
+
+const usage = `arpeggio start — run one node of a cluster (until SIGTERM or Ctrl-C)
+
+Usage: arpeggio start --data DIR --peer-port P [--resp-port R] [flags]
+
+Flags:
+  --data DIR              the node's directory (LMDB store + lock file); created if absent. One
+                          node per directory: a second process on it is refused
+  --peer-port P           port for other nodes (0: the OS picks; the start line says which)
+  --resp-port R           port for Redis clients (RESP); 0: the OS picks. Without it the node
+                          serves its peers only (clients use the other nodes)
+  --http-port H           port for the HTTP API (when this build has it)
+  --join HOST:PORT[,…]    peer addresses of nodes already in the cluster; none for the first node.
+                          The node's own address may be in the list (give every node the same one)
+  --id NAME               the node's name at its first start (default: n- and 8 hex digits); kept
+                          in the data directory, and a later --id must match it
+  --host HOST             interface to listen on (default 127.0.0.1: this machine only)
+  --advertise-host HOST   the address other nodes and clients should dial (default --host; needed
+                          when --host is 0.0.0.0)
+  --cluster NAME          cluster name; nodes of other clusters are refused (default arpeggio)
+  --secret S              the cluster secret, ≥ 16 bytes (openssl rand -hex 32). Prefer the
+                          ARPEGGIO_SECRET environment variable or the config file: a flag is
+                          visible to every user of the machine in the process list. Without one,
+                          a public development secret is used, with a warning
+  --vnodes V              virtual nodes per node on the ring (default 16)
+  --replicas N            copies of each key (default 3)
+  --read-quorum R         replies a quorum read waits for (default: a majority of N)
+  --write-quorum W        acknowledgements a quorum write waits for (default: a majority of N);
+                          R + W must exceed N
+  --durability MODE       flush (default): a write is acknowledged once on disk (fdatasync);
+                          relaxed: once committed, synced within a second (a power loss may undo
+                          the last second of acknowledged writes)
+  --join-timeout-ms MS    how long to look for --join nodes and to wait to join (default ${DEFAULT_JOIN_TIMEOUT_MS})
+  --config FILE           JSON with any of these keys without "--" ({"peer-port": 7001,
+                          "join": ["127.0.0.1:7000"], …}) and "kv" for core knobs; flags win;
+                          a relative "data" is taken from the file's directory
+  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info);
+                          logs are JSON lines on stderr
+  --json                  print the start line as one JSON object
+
+Once the node serves requests it prints one line on stdout (with --json:
+{"event":"ready","id","pid","epoch","peer","resp","http","data","cluster","durability"}).
+A failure to start prints the reason with a stable code and exits 1 (with --json also
+{"event":"failed","code","message"} on stdout). SIGTERM or SIGINT: requests in flight finish,
+everything is flushed, exit 0. A storage failure while running stops the node at once (exit 1).
+
+Examples:
+  arpeggio start --data ./.arpeggio/n1 --peer-port 7001 --resp-port 6381
+  arpeggio start --data ./.arpeggio/n2 --peer-port 7002 --resp-port 6382 --join 127.0.0.1:7001
+  ARPEGGIO_SECRET=$(cat secret) arpeggio start --config node.json --json`;
+
+const FLAGS = {
+  data: { type: 'string' },
+  'peer-port': { type: 'string' },
+  'resp-port': { type: 'string' },
+  'http-port': { type: 'string' },
+  join: { type: 'string' },
+  id: { type: 'string' },
+  host: { type: 'string' },
+  'advertise-host': { type: 'string' },
+  cluster: { type: 'string' },
+  secret: { type: 'string' },
+  vnodes: { type: 'string' },
+  replicas: { type: 'string' },
+  'read-quorum': { type: 'string' },
+  'write-quorum': { type: 'string' },
+  durability: { type: 'string' },
+  'join-timeout-ms': { type: 'string' },
+  config: { type: 'string' },
+  'log-level': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+type Key = Exclude<keyof typeof FLAGS, 'config' | 'json'>;
+/** Every setting as text (flags) or JSON values (the config file), before checking. */
+type Raw = Partial<Record<Key, unknown>> & { kv?: unknown };
+
+export interface StartSettings {
+  dataDir: string;
+  peerPort: number;
+  respPort: number | undefined;
+  httpPort: number | undefined;
+  host: string;
+  advertiseHost: string;
+  join: string[];
+  id: string | undefined;
+  cluster: string;
+  secret: string | undefined;
+  secretSource: 'flag' | 'environment' | 'config file' | 'none';
+  kvConfig: Partial<KvConfig>;
+  durability: 'flush' | 'relaxed';
+  joinTimeoutMs: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  json: boolean;
+}
+
+/** Flags over the config file over the environment over defaults; throws UsageError. */
+export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): StartSettings {
+  const p = parseFlags(argv, FLAGS);
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument '${p.positionals[0]}'`);
+  const fromFlags: Raw = {};
+  for (const key of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
+    if (key === 'config' || key === 'json') continue;
+    if (p.values[key] !== undefined) fromFlags[key] = p.values[key];
+  }
+  const configPath = p.values.config as string | undefined;
+  const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
+  const raw: Raw = { ...fromFile, ...fromFlags };
+  const dataRaw = raw.data;
+  if (dataRaw === undefined) throw new UsageError('--data DIR is required (the node keeps its store there)');
+  const dataBase =
+    fromFlags.data === undefined && configPath !== undefined ? dirname(resolve(configPath)) : '.';
+  const host = text(raw, 'host') ?? '127.0.0.1';
+  const replicas = int(raw, 'replicas', 1, 64);
+  const majority = replicas === undefined ? undefined : Math.floor(replicas / 2) + 1;
+  const kvConfig: Partial<KvConfig> = { ...(isObject(raw.kv) ? (raw.kv as Partial<KvConfig>) : {}) };
+  if (raw.kv !== undefined && !isObject(raw.kv)) throw new UsageError('config file: "kv" must be an object');
+  const setKnob = <K extends keyof KvConfig>(k: K, v: KvConfig[K] | undefined) => {
+    if (v !== undefined) kvConfig[k] = v;
+  };
+  setKnob('vnodesPerNode', int(raw, 'vnodes', 1, 4096));
+  setKnob('replicaCount', replicas);
+  setKnob(
+    'readQuorum',
+    int(raw, 'read-quorum', 1, 64) ?? (kvConfig.readQuorum === undefined ? majority : undefined),
+  );
+  setKnob(
+    'writeQuorum',
+    int(raw, 'write-quorum', 1, 64) ?? (kvConfig.writeQuorum === undefined ? majority : undefined),
+  );
+  const peerPort = int(raw, 'peer-port', 0, 65535);
+  if (peerPort === undefined) throw new UsageError('--peer-port P is required (0 lets the OS pick)');
+  const respPort = int(raw, 'resp-port', 0, 65535);
+  const durability = text(raw, 'durability') ?? 'flush';
+  if (durability !== 'flush' && durability !== 'relaxed') {
+    throw new UsageError(`--durability must be flush or relaxed, got '${durability}'`);
+  }
+  const logLevel = text(raw, 'log-level') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
+  }
+  const secretFlag = typeof fromFlags.secret === 'string' ? fromFlags.secret : undefined;
+  const secretEnv =
+    env.ARPEGGIO_SECRET !== undefined && env.ARPEGGIO_SECRET !== '' ? env.ARPEGGIO_SECRET : undefined;
+  const secretFile = typeof fromFile.secret === 'string' ? fromFile.secret : undefined;
+  const secret = secretFlag ?? secretEnv ?? secretFile;
+  if (secret !== undefined && Buffer.byteLength(secret) < 16) {
+    throw new UsageError('the cluster secret must be at least 16 bytes (try: openssl rand -hex 32)');
+  }
+  return {
+    dataDir: resolve(dataBase, String(dataRaw)),
+    peerPort,
+    respPort,
+    httpPort: int(raw, 'http-port', 0, 65535),
+    host,
+    advertiseHost: text(raw, 'advertise-host') ?? host,
+    join: list(raw.join),
+    id: text(raw, 'id'),
+    cluster: text(raw, 'cluster') ?? 'arpeggio',
+    secret,
+    secretSource:
+      secretFlag !== undefined
+        ? 'flag'
+        : secretEnv !== undefined
+          ? 'environment'
+          : secretFile !== undefined
+            ? 'config file'
+            : 'none',
+    kvConfig,
+    durability,
+    joinTimeoutMs: int(raw, 'join-timeout-ms', 1, 3_600_000) ?? DEFAULT_JOIN_TIMEOUT_MS,
+    logLevel: logLevel as StartSettings['logLevel'],
+    json: p.values.json === true,
+  };
+}
+
+/**
+ * The client-facing servers this node runs, by the name under which each address is advertised
+ * (members' `meta.resp`, `meta.http`). The one place where front doors are wired in.
+ */
+function frontDoorsFor(s: StartSettings): Record<string, FrontDoorStarter> {
+  const doors: Record<string, FrontDoorStarter> = {};
+  if (s.respPort !== undefined) doors.resp = respFrontDoor(s);
+  if (s.httpPort !== undefined) {
+    doors.http = async () => {
+      throw new Error('the HTTP front door is not part of this build yet; leave out --http-port');
+    };
+  }
+  return doors;
+}
+
+function respFrontDoor(_s: StartSettings): FrontDoorStarter {
+  return async () => {
+    throw new Error('the RESP front door is not part of this build yet');
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const s = parseStartArgs(argv);
+  const logger = pino(
+    { level: s.logLevel, base: { pid: process.pid } },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  if (s.secretSource === 'none') {
+    process.stderr.write(
+      'arpeggio start: WARNING: no cluster secret (--secret, ARPEGGIO_SECRET or the config file); ' +
+        'using the public development secret: anyone who reaches the peer port can join\n',
+    );
+  }
+  const options: NodeHostOptions = {
+    dataDir: s.dataDir,
+    peerHost: s.host,
+    peerPort: s.peerPort,
+    advertiseHost: s.advertiseHost,
+    join: s.join,
+    id: s.id,
+    cluster: s.cluster,
+    secret: s.secret,
+    kvConfig: s.kvConfig,
+    durability: s.durability,
+    joinTimeoutMs: s.joinTimeoutMs,
+    frontDoors: frontDoorsFor(s),
+    logger,
+    onFatal: (error) => {
+      process.stderr.write(`arpeggio start: ${error.message}\n`);
+      if (s.json)
+        process.stdout.write(
+          `${JSON.stringify({ event: 'failed', code: error.code, message: error.detail })}\n`,
+        );
+      process.exit(1);
+    },
+  };
+  let host: NodeHost | undefined;
+  try {
+    host = await NodeHost.start(options);
+    await host.whenReady(s.joinTimeoutMs);
+  } catch (e) {
+    const code = isRuntimeError(e) ? e.code : 'START_FAILED';
+    const message = isRuntimeError(e) ? e.detail : messageOf(e);
+    logger.error({ code, err: message }, 'the node could not start');
+    process.stderr.write(`arpeggio start: ${code}: ${message}\n`);
+    if (s.json) process.stdout.write(`${JSON.stringify({ event: 'failed', code, message })}\n`);
+    // A host that started but never became ready still holds the directory and ports.
+    await host?.close();
+    return 1;
+  }
+  const stopped = waitForSignal(host, logger);
+  process.stdout.write(`${startLine(host, s)}\n`);
+  return stopped;
+}
+
+/** The readiness signal: printed once the node serves requests. */
+function startLine(host: NodeHost, s: StartSettings): string {
+  const e = host.endpoints;
+  if (s.json) {
+    return JSON.stringify({
+      event: 'ready',
+      id: host.nodeId,
+      pid: process.pid,
+      epoch: host.epoch,
+      peer: e.peer,
+      resp: e.resp ?? null,
+      http: e.http ?? null,
+      data: host.dataDir,
+      cluster: s.cluster,
+      durability: host.durability,
+    });
+  }
+  const clients = Object.entries(e)
+    .filter(([name]) => name !== 'peer')
+    .map(([name, address]) => `, ${name} ${address}`)
+    .join('');
+  return `arpeggio node ${host.nodeId} ready: pid ${process.pid}, peer ${e.peer}${clients}, data ${host.dataDir} (start ${host.epoch})`;
+}
+
+/** Resolves with the exit code once a signal has closed the node gracefully. */
+function waitForSignal(host: NodeHost, logger: pino.Logger): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without finishing the graceful stop');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping gracefully');
+      host.close().then(
+        () => resolve(0),
+        (e: unknown) => {
+          logger.error({ err: messageOf(e) }, 'the graceful stop failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+// ---- settings helpers ----------------------------------------------------------------------
+
+function readConfigFile(path: string): Raw {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--config ${path}: ${messageOf(e)}`);
+  }
+  if (!isObject(parsed)) throw new UsageError(`--config ${path}: expected a JSON object`);
+  const allowed = new Set<string>([...Object.keys(FLAGS), 'kv']);
+  for (const key of Object.keys(parsed)) {
+    if (!allowed.has(key) || key === 'config' || key === 'json') {
+      throw new UsageError(
+        `--config ${path}: unknown key '${key}' (keys are the flag names without --, and "kv")`,
+      );
+    }
+  }
+  return parsed as Raw;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function text(raw: Raw, key: Key): string | undefined {
+  const v = raw[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${key} must be a non-empty string`);
+  return v;
+}
+
+function int(raw: Raw, key: Key, min: number, max: number): number | undefined {
+  const v = raw[key];
+  if (v === undefined) return undefined;
+  const t = String(v);
+  if (!/^\d+$/.test(t)) throw new UsageError(`--${key} must be an integer, got '${t}'`);
+  const n = Number(t);
+  if (n < min || n > max) throw new UsageError(`--${key} must be between ${min} and ${max}, got ${t}`);
+  return n;
+}
+
+function list(v: unknown): string[] {
+  if (v === undefined) return [];
+  const items = Array.isArray(v) ? v.map(String) : String(v).split(',');
+  return items.map((a) => a.trim()).filter((a) => a !== '');
+}
+
+export const startCommand: Command = {
+  name: 'start',
+  summary: 'run one node of a cluster (LMDB store, peer port, RESP port)',
+  usage,
+  run,
+};
