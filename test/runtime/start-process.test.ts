@@ -1,0 +1,185 @@
+/**
+ * `arpeggio start` as a real OS process (bin/arpeggio.js on the built tree): it prints its start
+ * line once it serves, survives SIGKILL with every acknowledged write (it acknowledges only after
+ * fdatasync), stops cleanly on SIGTERM, and fails to start with a stable code when it must.
+ *
+ * The client in these tests is a NodeHost in the test process that joins the child's cluster:
+ * with one copy per key (replicas 1), a write to a key the child owns is acknowledged only after
+ * the child made it durable, and a read of it can only be answered from the child's disk.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { NodeHost } from '../../src/runtime/node-host.js';
+import { eventually, FAST_KV, freePort, getReq, SECRET, setReq, tempDir, valueText } from './helpers.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(root, 'bin/arpeggio.js');
+const SINGLE_COPY = ['--replicas', '1', '--read-quorum', '1', '--write-quorum', '1'];
+
+interface StartLine {
+  event: 'ready' | 'failed';
+  id: string;
+  pid: number;
+  epoch: number;
+  peer: string;
+  data: string;
+  code?: string;
+  message?: string;
+}
+
+interface Child {
+  process: ChildProcess;
+  /** Resolves with the first JSON line on stdout (the start line, or the failure). */
+  line: Promise<StartLine>;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children: ChildProcess[] = [];
+const dirs: Array<{ remove(): Promise<void> }> = [];
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of dirs) await d.remove();
+});
+
+function startChild(args: string[]): Child {
+  const child = spawn(process.execPath, [bin, 'start', '--json', '--log-level', 'info', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ARPEGGIO_SECRET: SECRET },
+  });
+  children.push(child);
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exit = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const line = new Promise<StartLine>((resolve, reject) => {
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as StartLine);
+    });
+    void exit.then(({ code, signal }) =>
+      reject(new Error(`exited (${code ?? signal}) before its start line:\n${stderr}`)),
+    );
+  });
+  line.catch(() => {}); // a test that expects no start line reads `exit` instead
+  return { process: child, line, stderr: () => stderr, exit };
+}
+
+describe('arpeggio start, a real node process', () => {
+  test('SIGKILLed and restarted on its directory, it serves every write it acknowledged', async () => {
+    const data = await tempDir();
+    dirs.push(data);
+    const peerPort = await freePort();
+    const args = ['--data', data.path, '--peer-port', String(peerPort), '--id', 'child', ...SINGLE_COPY];
+    const first = startChild(args);
+    const up = await first.line;
+    assert.equal(up.event, 'ready');
+    assert.equal(up.id, 'child');
+    assert.equal(up.epoch, 1);
+    assert.equal(up.peer, `127.0.0.1:${peerPort}`);
+
+    const clientDir = await tempDir();
+    dirs.push(clientDir);
+    const client = await NodeHost.start({
+      dataDir: clientDir.path,
+      id: 'client',
+      join: [up.peer],
+      secret: SECRET,
+      kvConfig: { ...FAST_KV, replicaCount: 1, readQuorum: 1, writeQuorum: 1 },
+      onFatal: (e) => assert.fail(e.message),
+    });
+    try {
+      await client.whenReady(5000);
+      await eventually('the client sees the child alive', () =>
+        client.status().members.some((m) => m.id === 'child' && m.state === 'alive'),
+      );
+      // Keys whose only copy is on the child.
+      const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`)
+        .filter((k) => client.replicasOf(new TextEncoder().encode(k)).join() === 'child')
+        .slice(0, 20);
+      assert.ok(keys.length >= 5, `the child owns some keys (${keys.length})`);
+      const acknowledged: string[] = [];
+      for (const k of keys) {
+        const reply = await client.request(setReq(k, `value of ${k}`, 'one'));
+        if (reply.ok) acknowledged.push(k);
+      }
+      assert.ok(acknowledged.length > 0, 'writes were acknowledged');
+
+      first.process.kill('SIGKILL');
+      assert.equal((await first.exit).signal, 'SIGKILL');
+
+      const second = startChild(args);
+      const again = await second.line;
+      assert.equal(again.event, 'ready', 'a stale lock of a killed process does not stop a restart');
+      assert.equal(again.id, 'child');
+      assert.equal(again.epoch, 2, 'the restart is a new epoch');
+      for (const k of acknowledged) {
+        await eventually(
+          `the restarted child serves ${k}`,
+          async () => {
+            const reply = await client.request(getReq(k, 'one'));
+            return reply.ok && valueText(reply) === `value of ${k}`;
+          },
+          10_000,
+        );
+      }
+
+      second.process.kill('SIGTERM');
+      const stopped = await second.exit;
+      assert.equal(stopped.code, 0, `a graceful stop exits 0:\n${second.stderr()}`);
+      assert.match(second.stderr(), /"msg":"node closed"/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a --join address that never answers: exit 1 with JOIN_FAILED', async () => {
+    const data = await tempDir();
+    dirs.push(data);
+    const dead = await freePort();
+    const child = startChild([
+      '--data',
+      data.path,
+      '--peer-port',
+      '0',
+      '--join',
+      `127.0.0.1:${dead}`,
+      '--join-timeout-ms',
+      '300',
+    ]);
+    const { code } = await child.exit;
+    assert.equal(code, 1);
+    assert.match(child.stderr(), /JOIN_FAILED: no seed answered within 300 ms: 127\.0\.0\.1:\d+/);
+  });
+
+  test('a second process on a data directory in use: exit 1 with DATA_DIR_LOCKED', async () => {
+    const data = await tempDir();
+    dirs.push(data);
+    const owner = startChild(['--data', data.path, '--peer-port', '0']);
+    const up = await owner.line;
+    const intruder = startChild(['--data', data.path, '--peer-port', '0']);
+    const { code } = await intruder.exit;
+    assert.equal(code, 1);
+    assert.match(intruder.stderr(), new RegExp(`DATA_DIR_LOCKED: .* in use by pid ${up.pid}`));
+    owner.process.kill('SIGTERM');
+    assert.equal((await owner.exit).code, 0);
+  });
+
+  test('bad flags: exit 2 with the reason and the usage', async () => {
+    const child = startChild(['--data', '/tmp/x', '--peer-port', 'seventy']);
+    const { code } = await child.exit;
+    assert.equal(code, 2);
+    assert.match(child.stderr(), /--peer-port must be an integer, got 'seventy'/);
+    assert.match(child.stderr(), /Usage: arpeggio start/);
+  });
+});
