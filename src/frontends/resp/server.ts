@@ -1,0 +1,329 @@
+/**
+ * The RESP server: `RespConnection`s (session.ts) bound to TCP sockets, with the limits that keep
+ * one client from taking a node down.
+ *
+ * ```ts
+ * const resp = createRespServer(api, { maxClients: 1000 });
+ * const { port } = await resp.listen(6379);          // 127.0.0.1 unless told otherwise
+ * …
+ * await resp.close();                                 // answers what was asked, then closes
+ * ```
+ *
+ * Every limit is an option; docs/REDIS-COMPATIBILITY.md lists them with their defaults. The
+ * socket-level ones live here: how many clients, how long a client may stay idle or take to send
+ * one request, how much unparsed input and unsent output one client may hold. Timeouts are
+ * deadlines checked by one housekeeping tick, the way the core expires its deadlines.
+ */
+import { Buffer } from 'node:buffer';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Consistency } from '../../core/replication/messages.js';
+import type { RespApi, ServerFacts } from './commands.js';
+import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './parser.js';
+import { type ConnectionSink, noopLogger, RespConnection, type RespLogger } from './session.js';
+
+export interface RespServerOptions extends Partial<ParserLimits> {
+  /** The consistency level a connection starts with (CONSISTENCY changes it). Default `quorum`. */
+  defaultConsistency?: Consistency;
+  /**
+   * Connected clients beyond which a new one gets `-ERR max number of clients reached` and is
+   * closed, as in Redis. Default 10000 (Redis's maxclients).
+   */
+  maxClients?: number;
+  /** Close a client that sent nothing and awaits nothing for this long; 0: never (Redis's `timeout 0`). Default 0. */
+  idleTimeoutMs?: number;
+  /**
+   * A request, once it has started arriving, must be complete within this time, or the client is
+   * closed (slow-loris defence; Redis has none). Formula: ≥ largest request / slowest client
+   * bandwidth you serve. Default 60000 ms (16 MiB at ~270 KiB/s). 0: no limit.
+   */
+  partialRequestTimeoutMs?: number;
+  /**
+   * Unparsed bytes one client may hold (Redis's client-query-buffer-limit, 1 GiB there). Past it
+   * the client is closed without a reply, as Redis does. Default 16 × maxBulkBytes = 256 MiB: an
+   * MSET of 16 values of the largest size still fits.
+   */
+  maxQueryBufferBytes?: number;
+  /**
+   * Reply bytes waiting for a client that is not reading them, beyond which the server takes no
+   * more commands from it (and so reads no more of its input) until the socket drains. Default
+   * 4 MiB. Worst case per client ≈ this + the replies of `maxPipelinedCommands` commands.
+   */
+  maxOutputBufferBytes?: number;
+  /** Commands one client may have in progress (see ConnectionInit). Default 128. */
+  maxPipelinedCommands?: number;
+  /** Keys per connection whose causal context is remembered for `session` level. Default 1024. */
+  contextCacheEntries?: number;
+  /**
+   * How long a closing connection may take to flush its replies and see the client hang up before
+   * it is destroyed; also the grace period of `close()`. Default 2000 ms.
+   */
+  closeTimeoutMs?: number;
+  logger?: RespLogger;
+  /** Wall-clock milliseconds, for expiry times. Default Date.now. */
+  clock?: () => number;
+}
+
+export interface RespServerStats {
+  connectedClients: number;
+  totalConnections: number;
+  /** Refused because maxClients were connected. */
+  rejectedConnections: number;
+  protocolErrors: number;
+  /** Closed because they sent an HTTP request. */
+  crossProtocolRejections: number;
+  queryBufferOverflows: number;
+  partialRequestTimeouts: number;
+  idleTimeouts: number;
+}
+
+export interface RespServer {
+  /** Listens on `host` (default 127.0.0.1: this machine only) and resolves with the port. */
+  listen(port: number, host?: string): Promise<{ port: number }>;
+  /** Stops accepting, answers the commands already received, closes every client. */
+  close(): Promise<void>;
+  stats(): RespServerStats;
+}
+
+interface Client {
+  socket: net.Socket;
+  connection: RespConnection;
+  lastActivityMs: number;
+  /** Since when the client has been in the middle of a request without completing one. */
+  partialSinceMs: number | undefined;
+  commandsAtPartialStart: number;
+  /** Set once the connection ended: destroy the socket at this time if the client has not hung up. */
+  destroyAtMs: number | undefined;
+}
+
+export function createRespServer(api: RespApi, options: RespServerOptions = {}): RespServer {
+  const parserLimits: ParserLimits = {
+    maxArgs: options.maxArgs ?? DEFAULT_PARSER_LIMITS.maxArgs,
+    maxBulkBytes: options.maxBulkBytes ?? DEFAULT_PARSER_LIMITS.maxBulkBytes,
+    maxInlineBytes: options.maxInlineBytes ?? DEFAULT_PARSER_LIMITS.maxInlineBytes,
+  };
+  const maxClients = options.maxClients ?? 10_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+  const partialRequestTimeoutMs = options.partialRequestTimeoutMs ?? 60_000;
+  const maxQueryBufferBytes = options.maxQueryBufferBytes ?? 16 * parserLimits.maxBulkBytes;
+  const maxOutputBufferBytes = options.maxOutputBufferBytes ?? 4 * 1024 * 1024;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 2000;
+  const logger = options.logger ?? noopLogger;
+  const now = () => performance.now();
+
+  const clients = new Set<Client>();
+  /** Sockets refused at maxClients, closing. */
+  const refused = new Set<net.Socket>();
+  let nextClientId = 1;
+  let listeningPort = 0;
+  let closing = false;
+  const stats: RespServerStats = {
+    connectedClients: 0,
+    totalConnections: 0,
+    rejectedConnections: 0,
+    protocolErrors: 0,
+    crossProtocolRejections: 0,
+    queryBufferOverflows: 0,
+    partialRequestTimeouts: 0,
+    idleTimeouts: 0,
+  };
+
+  const facts: ServerFacts = {
+    connectedClients: () => clients.size,
+    port: () => listeningPort,
+    config: () => ({
+      // What redis-benchmark and tools ask for. Arpeggio persists every write before it
+      // acknowledges it (LMDB, fsync), which is Redis's `appendonly yes` + `appendfsync always`.
+      save: '',
+      appendonly: 'yes',
+      appendfsync: 'always',
+      databases: '1',
+      maxmemory: '0',
+      maxclients: String(maxClients),
+      timeout: String(Math.floor(idleTimeoutMs / 1000)),
+      'proto-max-bulk-len': String(parserLimits.maxBulkBytes),
+      'client-query-buffer-limit': String(maxQueryBufferBytes),
+      'arpeggio-default-consistency': options.defaultConsistency ?? 'quorum',
+    }),
+  };
+
+  const server = net.createServer({ noDelay: true }, (socket) => accept(socket));
+  server.on('error', (err) => logger.warn({ err }, 'resp server error'));
+
+  function accept(socket: net.Socket): void {
+    stats.totalConnections++;
+    if (closing || clients.size >= maxClients) {
+      stats.rejectedConnections++;
+      refused.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => refused.delete(socket));
+      socket.end(Buffer.from('-ERR max number of clients reached\r\n'));
+      socket.resume(); // discard whatever it sends so that our FIN is not turned into a reset
+      setTimeout(() => socket.destroy(), closeTimeoutMs).unref();
+      return;
+    }
+    const client = {
+      socket,
+      lastActivityMs: now(),
+      partialSinceMs: undefined,
+      commandsAtPartialStart: 0,
+      destroyAtMs: undefined,
+    } as unknown as Client;
+    const sink: ConnectionSink = {
+      write(parts) {
+        socket.cork();
+        for (const part of parts) socket.write(part);
+        socket.uncork();
+        client.lastActivityMs = now();
+        if (socket.writableLength > maxOutputBufferBytes) {
+          client.connection.setOutputBlocked(true);
+          socket.once('drain', () => client.connection.setOutputBlocked(false));
+        }
+      },
+      end() {
+        socket.end();
+        // Keep reading (and discarding) until the client hangs up: closing a socket with unread
+        // input makes the kernel send a reset, which can destroy the reply before it is read.
+        socket.resume();
+        client.destroyAtMs = now() + closeTimeoutMs;
+      },
+      abort(reason) {
+        if (reason === 'http') stats.crossProtocolRejections++;
+        socket.destroy();
+      },
+      pauseInput: () => socket.pause(),
+      resumeInput: () => socket.resume(),
+    };
+    client.connection = new RespConnection(
+      {
+        api,
+        server: facts,
+        clock: options.clock,
+        logger,
+        onProtocolError: () => stats.protocolErrors++,
+      },
+      {
+        id: nextClientId++,
+        defaultConsistency: options.defaultConsistency,
+        parserLimits,
+        maxPipelinedCommands: options.maxPipelinedCommands,
+        contextCacheEntries: options.contextCacheEntries,
+      },
+      sink,
+    );
+    clients.add(client);
+    stats.connectedClients = clients.size;
+    socket.on('data', (chunk: Buffer) => {
+      const connection = client.connection;
+      if (connection.isEnded) return;
+      client.lastActivityMs = now();
+      connection.receive(chunk);
+      if (!connection.isEnded && connection.bufferedBytes > maxQueryBufferBytes) {
+        stats.queryBufferOverflows++;
+        logger.warn(
+          { client: connection.id, bufferedBytes: connection.bufferedBytes },
+          'closing client that reached max query buffer length',
+        );
+        connection.detach();
+        socket.destroy();
+      }
+    });
+    socket.on('error', (err) => logger.debug({ client: client.connection.id, err }, 'client socket error'));
+    socket.on('close', () => {
+      client.connection.detach();
+      clients.delete(client);
+      stats.connectedClients = clients.size;
+    });
+    ensureTicking();
+  }
+
+  // ---- deadlines ---------------------------------------------------------------------------
+
+  const timeouts = [idleTimeoutMs, partialRequestTimeoutMs, closeTimeoutMs].filter((t) => t > 0);
+  const tickMs = Math.min(1000, Math.max(10, Math.min(...timeouts) / 4));
+  let ticker: NodeJS.Timeout | undefined;
+
+  function ensureTicking(): void {
+    if (ticker !== undefined) return;
+    ticker = setInterval(tick, tickMs);
+    ticker.unref();
+  }
+
+  function tick(): void {
+    const t = now();
+    for (const client of clients) {
+      const { connection, socket } = client;
+      if (client.destroyAtMs !== undefined) {
+        if (t >= client.destroyAtMs) socket.destroy();
+        continue;
+      }
+      if (partialRequestTimeoutMs > 0 && connection.awaitingRestOfRequest) {
+        if (
+          client.partialSinceMs === undefined ||
+          connection.commandsReceived !== client.commandsAtPartialStart
+        ) {
+          client.partialSinceMs = t;
+          client.commandsAtPartialStart = connection.commandsReceived;
+        } else if (t - client.partialSinceMs > partialRequestTimeoutMs) {
+          stats.partialRequestTimeouts++;
+          logger.debug({ client: connection.id }, 'closing client: request incomplete for too long');
+          connection.detach();
+          socket.destroy();
+          continue;
+        }
+      } else {
+        client.partialSinceMs = undefined;
+      }
+      if (
+        idleTimeoutMs > 0 &&
+        connection.pendingReplies === 0 &&
+        !connection.awaitingRestOfRequest &&
+        t - client.lastActivityMs > idleTimeoutMs
+      ) {
+        stats.idleTimeouts++;
+        logger.debug({ client: connection.id }, 'closing idle client');
+        connection.shutdown();
+      }
+    }
+    if (clients.size === 0 && ticker !== undefined) {
+      clearInterval(ticker);
+      ticker = undefined;
+    }
+  }
+
+  return {
+    listen(port: number, host = '127.0.0.1'): Promise<{ port: number }> {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          listeningPort = (server.address() as net.AddressInfo).port;
+          logger.info({ host, port: listeningPort }, 'resp server listening');
+          resolve({ port: listeningPort });
+        });
+      });
+    },
+
+    close(): Promise<void> {
+      closing = true;
+      const closed = new Promise<void>((resolve) => {
+        if (!server.listening) resolve();
+        else server.close(() => resolve());
+      });
+      for (const client of clients) client.connection.shutdown();
+      const deadline = setTimeout(() => {
+        for (const client of clients) client.socket.destroy();
+        for (const socket of refused) socket.destroy();
+      }, closeTimeoutMs);
+      deadline.unref();
+      return closed.then(() => {
+        clearTimeout(deadline);
+        if (ticker !== undefined) clearInterval(ticker);
+        ticker = undefined;
+      });
+    },
+
+    stats: () => ({ ...stats, connectedClients: clients.size }),
+  };
+}
