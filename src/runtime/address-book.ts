@@ -1,9 +1,10 @@
 /**
  * Where each node listens for peers: the transport asks it when it must dial a node id.
  *
- * Three sources, best first: the members' advertised `meta.peer` (what SWIM gossips now), the
- * addresses at which seeds answered during this start, and the book persisted in the `meta`
- * table by earlier runs. The last one lets a restarted node reach the members its persisted ring
+ * Three sources, best first: the members' advertised `meta.peer` (what SWIM says now, read live
+ * at every dial, so a member that restarted on another port is dialled at its new address at
+ * once), the addresses at which seeds answered during this start, and the book persisted in the
+ * `meta` table by earlier runs. The last one lets a restarted node reach the members its persisted ring
  * names before anyone gossips to it, even when it is started without `--join`.
  *
  * The persisted book is a hint, not state the protocol depends on: it is written straight to the
@@ -19,6 +20,7 @@ export class AddressBook {
   private readonly fromMembers = new Map<NodeId, string>();
   private readonly learned = new Map<NodeId, string>();
   private persisted: Record<NodeId, string>;
+  private live: (id: NodeId) => Member | undefined = () => undefined;
 
   constructor(
     private readonly store: Pick<NodeStore, 'get' | 'apply'>,
@@ -28,8 +30,15 @@ export class AddressBook {
     this.persisted = stored !== undefined && typeof stored === 'object' ? { ...stored } : {};
   }
 
+  /** Where the live membership view comes from, once the node runs. */
+  attach(member: (id: NodeId) => Member | undefined): void {
+    this.live = member;
+  }
+
   addressOf(id: NodeId): string | undefined {
     if (id === this.self) return undefined;
+    const peer = this.live(id)?.meta.peer;
+    if (typeof peer === 'string') return peer;
     return this.fromMembers.get(id) ?? this.learned.get(id) ?? this.persisted[id];
   }
 

@@ -377,6 +377,8 @@ export class NodeHost implements NodeApi {
       { random: new SeededRandom(randomInt(0, 2 ** 32)), storage: this.store },
       { id: this.nodeId, seeds, meta, epoch: this.epoch, config },
     );
+    const node = this.node;
+    this.book.attach((id) => node.members().find((m) => m.id === id));
     this.transport.onMessage((from, msg) =>
       this.drive('step', (now) => this.nodeOrThrow().step(from, msg as PeerMessage, now)),
     );
