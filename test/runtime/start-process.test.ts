@@ -5,7 +5,8 @@
  *
  * The client in these tests is a NodeHost in the test process that joins the child's cluster:
  * with one copy per key (replicas 1), a write to a key the child owns is acknowledged only after
- * the child made it durable, and a read of it can only be answered from the child's disk.
+ * the child made it durable, and a read of it can only be answered from the child's disk. After
+ * the restart a Redis client (ioredis) reads the same values through the child's RESP port.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { NodeHost } from '../../src/runtime/node-host.js';
 import { eventually, FAST_KV, freePort, getReq, SECRET, setReq, tempDir, valueText } from './helpers.js';
 
@@ -26,6 +28,7 @@ interface StartLine {
   pid: number;
   epoch: number;
   peer: string;
+  resp: string | null;
   data: string;
   code?: string;
   message?: string;
@@ -80,7 +83,17 @@ describe('arpeggio start, a real node process', () => {
     const data = await tempDir();
     dirs.push(data);
     const peerPort = await freePort();
-    const args = ['--data', data.path, '--peer-port', String(peerPort), '--id', 'child', ...SINGLE_COPY];
+    const args = [
+      '--data',
+      data.path,
+      '--peer-port',
+      String(peerPort),
+      '--resp-port',
+      '0',
+      '--id',
+      'child',
+      ...SINGLE_COPY,
+    ];
     const first = startChild(args);
     const up = await first.line;
     assert.equal(up.event, 'ready');
@@ -132,6 +145,22 @@ describe('arpeggio start, a real node process', () => {
           },
           10_000,
         );
+      }
+
+      // And through its own front door: a Redis client reads the same values from the child.
+      assert.ok(again.resp, 'the start line names the RESP endpoint');
+      const redis = new Redis({
+        host: '127.0.0.1',
+        port: Number(again.resp.split(':')[1]),
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      await redis.connect();
+      try {
+        for (const k of acknowledged) assert.equal(await redis.get(k), `value of ${k}`);
+      } finally {
+        redis.disconnect();
       }
 
       second.process.kill('SIGTERM');

@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { KvConfig } from '../../core/kv-node.js';
+import { createRespServer } from '../../frontends/resp/server.js';
 import { isRuntimeError, messageOf } from '../../runtime/errors.js';
 import { type FrontDoorStarter, NodeHost, type NodeHostOptions } from '../../runtime/node-host.js';
 import { parseFlags, UsageError } from '../args.js';
@@ -194,9 +195,9 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
  * The client-facing servers this node runs, by the name under which each address is advertised
  * (members' `meta.resp`, `meta.http`). The one place where front doors are wired in.
  */
-function frontDoorsFor(s: StartSettings): Record<string, FrontDoorStarter> {
+function frontDoorsFor(s: StartSettings, logger: Logger): Record<string, FrontDoorStarter> {
   const doors: Record<string, FrontDoorStarter> = {};
-  if (s.respPort !== undefined) doors.resp = respFrontDoor(s);
+  if (s.respPort !== undefined) doors.resp = respFrontDoor(s, logger);
   if (s.httpPort !== undefined) {
     doors.http = async () => {
       throw new Error('the HTTP front door is not part of this build yet; leave out --http-port');
@@ -205,10 +206,17 @@ function frontDoorsFor(s: StartSettings): Record<string, FrontDoorStarter> {
   return doors;
 }
 
-function respFrontDoor(_s: StartSettings): FrontDoorStarter {
-  return async () => {
-    throw new Error('the RESP front door is not part of this build yet');
+/** The Redis-protocol server on --resp-port, advertised as `resp`. */
+function respFrontDoor(s: StartSettings, logger: Logger): FrontDoorStarter {
+  return async (api) => {
+    const server = createRespServer(api, { logger: logger.child({ component: 'resp' }) });
+    const { port } = await server.listen(s.respPort ?? 0, s.host);
+    return { address: formatAddress(s.advertiseHost, port), close: () => server.close() };
   };
+}
+
+function formatAddress(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -235,7 +243,7 @@ async function run(argv: string[]): Promise<number> {
     kvConfig: s.kvConfig,
     durability: s.durability,
     joinTimeoutMs: s.joinTimeoutMs,
-    frontDoors: frontDoorsFor(s),
+    frontDoors: frontDoorsFor(s, logger),
     logger,
     onFatal: (error) => {
       process.stderr.write(`arpeggio start: ${error.message}\n`);
@@ -290,7 +298,7 @@ function startLine(host: NodeHost, s: StartSettings): string {
 }
 
 /** Resolves with the exit code once a signal has closed the node gracefully. */
-function waitForSignal(host: NodeHost, logger: pino.Logger): Promise<number> {
+function waitForSignal(host: NodeHost, logger: Logger): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
