@@ -113,6 +113,22 @@ describe('a cluster of real nodes', () => {
     );
   });
 
+  test('beyond maxInflightRequests the host answers OVERLOADED (definite) without asking the core', async () => {
+    const host = await start({
+      dataDir: await dir(),
+      kvConfig: { ...FAST_KV, replicaCount: 1, readQuorum: 1, writeQuorum: 1 },
+      maxInflightRequests: 1,
+    });
+    try {
+      const first = host.request(setReq('k', 'v'));
+      const second = await host.request(setReq('k', 'w'));
+      assert.ok(!second.ok && second.error.code === 'OVERLOADED' && second.error.definite);
+      assert.ok((await first).ok, 'the request in flight is unaffected');
+    } finally {
+      await host.close();
+    }
+  });
+
   test('requests after close() began are refused NOT_READY, a definite error', async () => {
     const host = await start({
       dataDir: await dir(),
