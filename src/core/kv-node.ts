@@ -11,10 +11,17 @@ import { HybridClock } from './hlc.js';
 import { identifierOf } from './id.js';
 import { localConfig, type SwimConfig } from './membership/config.js';
 import { Swim } from './membership/swim.js';
-import type { MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
+import type { Member, MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
 import { StepOverlay } from './overlay.js';
-import { type ConflictMode, type KvRecord, splitDataKey } from './record.js';
-import { buildTree, type RingRange, recordsInSlices } from './replication/anti-entropy.js';
+import { type MemberStatus, Placement } from './placement.js';
+import { type ConflictMode, dataKey, type KvRecord, splitDataKey } from './record.js';
+import {
+  buildTree,
+  type KeyedRecord,
+  type RingRange,
+  recordsInSlices,
+  scanRange,
+} from './replication/anti-entropy.js';
 import { ConsensusOperation } from './replication/consensus.js';
 import {
   type Ballot,
@@ -28,7 +35,7 @@ import type { CallResult, Operation, OperationIo } from './replication/operation
 import { QuorumRead, QuorumWrite, type Target } from './replication/quorum.js';
 import { hintRange, Replica } from './replication/replica.js';
 import { transitionFor } from './replication/transitions.js';
-import { Ring } from './ring.js';
+import type { Ring } from './ring.js';
 import type { RpcConfig } from './rpc/config.js';
 import { RpcEndpoint } from './rpc/endpoint.js';
 import type { CallId, RpcCompletion, RpcMessage } from './rpc/messages.js';
@@ -90,6 +97,15 @@ export interface KvConfig {
   antiEntropyBatch: number;
   /** Records read to build one tree (bounds the work per exchange on huge ranges). */
   antiEntropyScanLimit: number;
+  /**
+   * After a membership change, how long writes still also go to the replicas of before. Must
+   * exceed the time gossip takes to reach every node (a few SWIM protocol periods).
+   */
+  transitionGraceMs: number;
+  /** Records per message when a joining or leaving node hands ranges over. */
+  handoffBatch: number;
+  /** A member dead this long is taken off the ring and its ranges re-replicated (∞: never). */
+  deadMemberReplacementMs: number;
   swim: Partial<SwimConfig>;
   rpc: Partial<RpcConfig>;
 }
@@ -111,7 +127,12 @@ export const defaultKvConfig: KvConfig = {
   antiEntropyDepth: 6,
   antiEntropyBatch: 256,
   antiEntropyScanLimit: 200_000,
-  swim: {},
+  transitionGraceMs: 10_000,
+  handoffBatch: 1024,
+  deadMemberReplacementMs: 600_000,
+  // Placement follows the members' advertised status, so metadata must converge quickly: a full
+  // state exchange every 5 s bounds how long a node can miss a status change gossip dropped.
+  swim: { pushPullIntervalMs: 5000 },
   rpc: {},
 };
 
@@ -183,24 +204,28 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private readonly rpc: RpcEndpoint<ReplicaRequest, ReplicaResponse>;
   private readonly clock = new HybridClock();
   private readonly bugs: ReadonlySet<BugName>;
-  private ring: Ring;
-  private ringStale = true;
-  /**
-   * The members that own ranges on the ring. Kept apart from SWIM's live view and persisted:
-   * a member that is down still owns its ranges (its writes go to substitutes as hints), and a
-   * node that restarts rebuilds the same ring from disk before it hears from anyone, so every
-   * coordinator computes the same replicas for a key. Members leave the ring only by a graceful
-   * leave.
-   */
-  private readonly ringMembers = new Set<NodeId>();
+  /** Which nodes hold which keys, through membership changes (see placement.ts). */
+  private readonly placement: Placement;
+  /** This node's own part in membership changes. */
+  private memberStatus: MemberStatus;
+  /** A join or leave handing ranges over, one exchange at a time. */
+  private handoff: Handoff | null = null;
+  /** After a restart: asked a peer whether this node is still on its ring (see rejoin). */
+  private membershipCheck: { peer: NodeId; callId: CallId } | null = null;
+  private statusSinceMs = Number.NaN;
+  private meta: Meta;
   /** A node that was told to join serves nothing until it knows the ring (NOT_READY). */
   private ready: boolean;
+  private nextPlacementReviewMs = 0;
   private lastBallot: Ballot | null = null;
 
   private readonly ops = new Set<ClientOp>();
   private readonly opByCall = new Map<CallId, ClientOp>();
   private readonly consensusQueues = new Map<string, ClientOp[]>();
-  private readonly hintDeliveries = new Map<CallId, { key: Uint8Array; record: KvRecord }>();
+  private readonly hintDeliveries = new Map<
+    CallId,
+    { key: Uint8Array; record: KvRecord; pending: number; failed: boolean }
+  >();
   private nextHintDeliveryMs = 0;
   private readonly antiEntropyCalls = new Map<CallId, { peer: NodeId; range: RingRange }>();
   private nextAntiEntropyMs = 0;
@@ -211,6 +236,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     antiEntropyRecordsReceived: 0,
     antiEntropyRecordsSent: 0,
     hintsDelivered: 0,
+    handoffRecordsReceived: 0,
+    handoffRecordsSent: 0,
+    orphansHandedOff: 0,
   };
 
   // Outputs gathered during one step.
@@ -229,30 +257,52 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       conflictMode: this.config.conflictMode,
       antiEntropyScanLimit: this.config.antiEntropyScanLimit,
       antiEntropyBatch: this.config.antiEntropyBatch,
+      ringVersion: () => this.placement.version(),
     });
     // A restarted node comes back at a higher incarnation than any it used before, so its
     // "alive" overrides whatever suspicion or death the others recorded while it was down.
     const incarnation = (components.storage.get<number>('meta', INCARNATION_KEY) ?? -1) + 1;
     this.overlay.put('meta', INCARNATION_KEY, incarnation);
-    this.swim = new Swim(
-      { random: this.random.fork() },
-      {
-        self: { id: init.id, meta: { ...init.meta, vnodes: this.config.vnodesPerNode }, incarnation },
-        config: { ...localConfig, ...this.config.swim },
-      },
-    );
     this.rpc = new RpcEndpoint(
       { random: this.random.fork() },
       { self: init.id, epoch: init.epoch, config: this.config.rpc },
     );
     const persisted = components.storage.get<NodeId[]>('meta', RING_MEMBERS_KEY) ?? [];
-    for (const id of [init.id, ...persisted]) this.ringMembers.add(id);
-    this.ring = Ring.fromMembers(this.ringMembers, this.config.vnodesPerNode);
+    const seeds = init.seeds.filter((id) => id !== init.id);
+    const firstNode = seeds.length === 0 && persisted.length === 0;
+    this.placement = new Placement(
+      {
+        replicaCount: this.config.replicaCount,
+        vnodesPerNode: this.config.vnodesPerNode,
+        transitionGraceMs: this.config.transitionGraceMs,
+        deadMemberReplacementMs: this.config.deadMemberReplacementMs,
+      },
+      firstNode ? [init.id] : persisted,
+    );
+    // The first node of a cluster is the ring. Any other node starts as `joining`: a new one
+    // must copy its ranges first; a restarted one asks a peer whether it is still on the ring
+    // (it may have been replaced while it was down) before it says `normal` again.
+    this.memberStatus = firstNode ? 'normal' : 'joining';
+    this.meta = { ...init.meta, vnodes: this.config.vnodesPerNode, status: this.memberStatus };
+    this.swim = new Swim(
+      { random: this.random.fork() },
+      {
+        self: { id: init.id, meta: this.meta, incarnation },
+        config: { ...localConfig, ...this.config.swim },
+      },
+    );
     // Rejoin through whoever this node knew, or the seeds it was given.
-    this.pendingJoin = [...new Set([...init.seeds, ...persisted])].filter((id) => id !== init.id);
-    this.ready = this.pendingJoin.length === 0 || persisted.length > 1;
+    this.pendingJoin = [...new Set([...seeds, ...persisted])].filter((id) => id !== init.id);
+    if (!firstNode && this.placement.has(init.id)) {
+      // A member before the restart. What it persisted of the ring may be stale (changes it had
+      // not flushed, or it was replaced while down), so it serves nothing until a peer has
+      // confirmed its membership and gossip has brought its view up to date.
+      this.restarted = true;
+    }
+    this.ready = !this.placement.isEmpty() && !this.restarted;
   }
 
+  private restarted = false;
   private pendingJoin: NodeId[];
 
   // ---- ProtocolNode ----------------------------------------------------------------------
@@ -262,7 +312,11 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if (msg.type === 'swim') {
       this.absorbSwim(this.swim.step(from, msg.swim, nowMs));
     } else {
-      const out = this.rpc.receive(from, msg, nowMs, (_from, req) => this.replica.handle(req));
+      const out = this.rpc.receive(from, msg, nowMs, (_from, req) =>
+        req.op === 'ring-view'
+          ? { op: 'ring-view', members: this.placement.ringMembers() }
+          : this.replica.handle(req),
+      );
       this.absorbRpc(out);
     }
     return this.end();
@@ -281,6 +335,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       this.retire(op);
     }
     this.expireQueued();
+    this.driveMembership();
     if (nowMs >= this.nextHintDeliveryMs) {
       this.nextHintDeliveryMs = nowMs + this.config.hintDeliveryIntervalMs;
       this.deliverHints();
@@ -326,8 +381,12 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   status(): {
     id: NodeId;
     ready: boolean;
+    status: MemberStatus | 'left';
     members: ReturnType<Swim['members']>;
     ringMembers: NodeId[];
+    pendingJoins: NodeId[];
+    pendingLeaves: NodeId[];
+    handoff: { purpose: 'join' | 'leave'; rangesLeft: number; rangesTotal: number } | null;
     vnodesPerNode: number;
     inflightRequests: number;
     counters: KvNode['counters'];
@@ -335,8 +394,18 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     return {
       id: this.id,
       ready: this.ready,
+      status: this.hasLeft ? 'left' : this.memberStatus,
       members: this.swim.members(),
-      ringMembers: [...this.ringMembers].sort(),
+      ringMembers: this.placement.ringMembers(),
+      pendingJoins: this.placement.pendingJoins(),
+      pendingLeaves: this.placement.pendingLeaves(),
+      handoff: this.handoff
+        ? {
+            purpose: this.handoff.purpose,
+            rangesLeft: this.handoff.tasks.length,
+            rangesTotal: this.handoff.total,
+          }
+        : null,
       vnodesPerNode: this.config.vnodesPerNode,
       inflightRequests: this.ops.size,
       counters: this.counters,
@@ -352,15 +421,14 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     return this.swim.members();
   }
 
+  /** The ring reads use, by this node's current view. */
   currentRing(): Ring {
-    this.refreshRing();
-    return this.ring;
+    return this.placement.ring();
   }
 
   /** The N natural replicas of a key, by this node's current view. */
   replicasOf(key: Uint8Array): NodeId[] {
-    this.refreshRing();
-    return this.ring.preferenceList(identifierOf(key), this.config.replicaCount);
+    return this.placement.replicas(identifierOf(key));
   }
 
   // ---- requests --------------------------------------------------------------------------
@@ -373,9 +441,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       req.op === 'cas' ||
       (req.op === 'set' && (req.condition !== 'always' || req.returnPrevious === true));
     if (usesConsensus) {
+      const keyId = identifierOf(req.key);
       const op = new ConsensusOperation({
         key: req.key,
-        replicas: this.replicasOf(req.key),
+        plan: () => ({ ...this.placement.consensusPlan(keyId, this.nowMs), ring: this.placement.version() }),
         deadlineMs,
         nextBallot: (seen) => this.nextBallot(seen),
         transition: transitionFor(req, this.nowMs),
@@ -387,7 +456,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       return;
     }
     const level = req.consistency;
-    const n = this.config.replicaCount;
+    // A ring with fewer members than N holds each key on every member: quorums shrink with it.
+    const n = Math.max(1, Math.min(this.config.replicaCount, this.placement.ringMembers().length));
     if (req.op === 'get') {
       const required =
         level === 'one' || level === 'session' ? 1 : level === 'all' ? n : this.config.readQuorum;
@@ -397,7 +467,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         calls: new Set(),
         op: new QuorumRead({
           key: req.key,
-          targets: this.targetsFor(req.key),
+          targets: this.placement.readTargets(identifierOf(req.key), (id) => this.isHealthy(id)),
           required: Math.min(required, n),
           deadlineMs,
           context: level === 'session' ? req.context : undefined,
@@ -417,6 +487,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       req.op === 'set'
         ? { value: req.value, expiresAtMs: req.expiresAtMs, hlc, writer: this.id, vv }
         : { value: null, expiresAtMs: 0, hlc, writer: this.id, vv };
+    const plan = this.placement.writePlan(identifierOf(req.key), (id) => this.isHealthy(id), this.nowMs);
     this.launch({
       requestId,
       deadlineMs,
@@ -424,8 +495,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       op: new QuorumWrite({
         key: req.key,
         record,
-        targets: this.targetsFor(req.key),
-        required: Math.min(required, n),
+        targets: plan.targets,
+        required: Math.min(required, n) + plan.extra,
         deadlineMs,
         success: { ok: true, applied: true, context: { vv } },
       }),
@@ -514,29 +585,40 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
 
   // ---- placement -------------------------------------------------------------------------
 
-  private refreshRing(): void {
-    if (!this.ringStale) return;
-    if (this.bugs.has('stale-ring') && this.ring.memberCount > 1) return;
-    this.ringStale = false;
-    this.ring = Ring.fromMembers(this.ringMembers, this.config.vnodesPerNode);
-  }
-
-  /** Folds membership news into the ring membership, persisting any change. */
+  /** Folds membership news into placement, persisting any change of the ring. */
   private onMembershipEvents(events: MembershipEvent[]): void {
-    let changed = false;
     for (const e of events) {
       if (e.type === 'joined' || e.type === 'alive') this.rpc.peerSeenAlive(e.member.id, this.nowMs);
-      if ((e.type === 'joined' || e.type === 'alive') && !this.ringMembers.has(e.member.id)) {
-        this.ringMembers.add(e.member.id);
-        changed = true;
-      } else if (e.type === 'left' && this.ringMembers.delete(e.member.id)) {
-        changed = true;
-      }
+      this.observeMember(e.member);
     }
-    if (events.some((e) => e.type === 'joined' || e.type === 'alive')) this.ready = true;
-    if (!changed) return;
-    this.ringStale = true;
-    this.overlay.put('meta', RING_MEMBERS_KEY, [...this.ringMembers].sort());
+  }
+
+  private observeMember(m: Member): void {
+    if (m.id === this.id) return;
+    if (this.bugs.has('stale-ring') && this.placement.ringMembers().length > 1) return;
+    const status = (m.meta.status as MemberStatus | undefined) ?? 'normal';
+    if (
+      this.placement.observe({ id: m.id, state: m.state, status, stateSinceMs: m.stateSinceMs }, this.nowMs)
+    ) {
+      this.persistRing();
+    }
+    if (!this.placement.isEmpty() && !this.restarted) this.ready = true;
+  }
+
+  /** Advertises this node's ring view whenever it changes, and notes whether everyone shares it. */
+  private syncRingView(): void {
+    const version = this.placement.version();
+    if (this.meta.ring !== version) {
+      this.meta = { ...this.meta, ring: version };
+      this.absorbSwim(this.swim.updateMeta(this.meta, this.nowMs));
+    }
+    this.placement.everyoneAgrees = this.swim
+      .members()
+      .every((m) => m.id === this.id || m.state !== 'alive' || m.meta.ring === version);
+  }
+
+  private persistRing(): void {
+    this.overlay.put('meta', RING_MEMBERS_KEY, this.placement.ringMembers());
   }
 
   private isHealthy(node: NodeId): boolean {
@@ -547,25 +629,206 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     );
   }
 
+  // ---- membership changes: join, leave, replacement --------------------------------------
+
+  /** Starts a graceful leave: hand every range to its next owners, then announce `left`. */
+  leave(nowMs: number): Ready<PeerMessage, KvReply, StorageWrite> {
+    this.begin(nowMs);
+    if (this.memberStatus === 'normal') this.setStatus('leaving');
+    return this.end();
+  }
+
+  /** Whether a graceful leave has finished (the host may stop the process). */
+  get hasLeft(): boolean {
+    return this.leftAtMs !== null;
+  }
+
+  private leftAtMs: number | null = null;
+
+  private setStatus(status: MemberStatus): void {
+    this.memberStatus = status;
+    this.statusSinceMs = this.nowMs;
+    this.meta = { ...this.meta, status };
+    this.absorbSwim(this.swim.updateMeta(this.meta, this.nowMs));
+    if (status === 'normal') {
+      if (this.placement.add(this.id, this.nowMs)) this.persistRing();
+    } else {
+      this.placement.observe({ id: this.id, state: 'alive', status, stateSinceMs: this.nowMs }, this.nowMs);
+    }
+  }
+
   /**
-   * The sloppy quorum for a key: its N natural replicas, with each unhealthy one replaced by the
-   * next healthy node clockwise beyond them, which holds the write as a hint for it.
+   * Advances this node's part in membership changes, once per tick:
+   * - restarted: ask a peer whether we are still on its ring; if so, back to `normal`;
+   * - joining: once everyone has had time to hear it (the grace period), copy every future
+   *   range from a current replica, then announce `normal`;
+   * - leaving: after the grace period, hand every range to its future replicas, then leave;
+   * - and, every second, let placement retire members dead for too long.
    */
-  private targetsFor(key: Uint8Array): Target[] {
-    this.refreshRing();
-    const n = this.config.replicaCount;
-    const walk = this.ring.preferenceList(identifierOf(key), this.ring.memberCount);
-    const natural = walk.slice(0, n);
-    const spares = walk.slice(n).filter((node) => this.isHealthy(node));
-    const targets: Target[] = [];
-    for (const node of natural) {
-      if (this.isHealthy(node)) targets.push({ node });
-      else {
-        const spare = spares.shift();
-        if (spare !== undefined) targets.push({ node: spare, hintFor: node });
+  private driveMembership(): void {
+    if (this.hasLeft) return;
+    this.syncRingView();
+    if (Number.isNaN(this.statusSinceMs)) this.statusSinceMs = this.nowMs;
+    if (this.nowMs >= this.nextPlacementReviewMs) {
+      this.nextPlacementReviewMs = this.nowMs + 1000;
+      for (const m of this.swim.members()) if (m.state === 'dead') this.observeMember(m);
+    }
+    if (this.memberStatus === 'joining' && this.restarted) {
+      this.checkMembership();
+      return;
+    }
+    if (this.memberStatus === 'joining' && this.ready) {
+      if (!this.handoff && this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs) {
+        this.placement.observe(
+          { id: this.id, state: 'alive', status: 'joining', stateSinceMs: this.nowMs },
+          this.nowMs,
+        );
+        this.handoff = this.planJoin();
       }
     }
-    return targets;
+    if (
+      this.memberStatus === 'leaving' &&
+      !this.handoff &&
+      this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs
+    ) {
+      this.handoff = this.planLeave();
+    }
+    if (this.handoff) this.advanceHandoff();
+  }
+
+  /** After a restart: is this node still a ring member in a healthy peer's view? */
+  private checkMembership(): void {
+    if (this.membershipCheck) return;
+    const peers = this.placement.ringMembers().filter((id) => id !== this.id && this.isHealthy(id));
+    if (peers.length === 0) {
+      // Nobody else to ask (a cluster restarting together): trust what is on disk.
+      if (this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs) {
+        this.restarted = false;
+        this.ready = true;
+        this.setStatus('normal');
+      }
+      return;
+    }
+    const peer = this.random.pick(peers);
+    const { callId, outbox } = this.rpc.call(peer, { op: 'ring-view' }, this.nowMs, { idempotent: true });
+    this.sendRpc(outbox);
+    this.membershipCheck = { peer, callId };
+  }
+
+  private onMembershipCheck(response: ReplicaResponse | null): void {
+    this.membershipCheck = null;
+    if (response?.op !== 'ring-view') return; // ask again on a later tick
+    this.restarted = false;
+    this.ready = true;
+    if (response.members.includes(this.id)) {
+      this.setStatus('normal');
+      return;
+    }
+    // Replaced while down: the others re-replicated our ranges. Join afresh, copying first.
+    if (this.placement.remove(this.id, this.nowMs)) this.persistRing();
+    this.setStatus('joining');
+  }
+
+  /** The ranges this node will replicate once it has joined, each with a current replica to copy from. */
+  private planJoin(): Handoff {
+    const future = this.placement.ring().withMember(this.id);
+    const tasks: SyncTask[] = [];
+    for (const { range, replicas } of rangesOf(future, this.config.replicaCount)) {
+      if (!replicas.includes(this.id)) continue;
+      const sources = this.placement.replicas(range.endInclusive).filter((id) => id !== this.id);
+      if (sources.length > 0) tasks.push({ range, peers: sources, rounds: 0 });
+    }
+    return { purpose: 'join', tasks, total: tasks.length, inflight: null };
+  }
+
+  /** The ranges this node holds, each with the nodes that will hold it once this node is gone. */
+  private planLeave(): Handoff {
+    const ring = this.placement.ring();
+    const future = ring.withoutMember(this.id);
+    const tasks: SyncTask[] = [];
+    for (const { range, replicas } of rangesOf(ring, this.config.replicaCount)) {
+      if (!replicas.includes(this.id)) continue;
+      const next =
+        future.memberCount === 0 ? [] : future.preferenceList(range.endInclusive, this.config.replicaCount);
+      for (const heir of next.filter((id) => !replicas.includes(id)))
+        tasks.push({ range, peers: [heir], rounds: 0 });
+    }
+    return { purpose: 'leave', tasks, total: tasks.length, inflight: null };
+  }
+
+  /**
+   * One exchange at a time: compare Merkle trees of the task's range with its peer, merge what
+   * the peer sent, push what it lacks, and repeat until the trees are equal. Then the next range.
+   */
+  private advanceHandoff(): void {
+    const h = this.handoff as Handoff;
+    if (h.inflight) return;
+    const task = h.tasks[0];
+    if (!task) {
+      this.handoff = null;
+      if (h.purpose === 'join') this.setStatus('normal');
+      else {
+        this.absorbSwim(this.swim.leave(this.nowMs));
+        if (this.placement.remove(this.id, this.nowMs)) this.persistRing();
+        this.leftAtMs = this.nowMs;
+      }
+      return;
+    }
+    const peer = task.peers.find((id) => this.isHealthy(id));
+    if (peer === undefined) return; // wait for a source or heir to be reachable
+    const tree = buildTree(
+      this.overlay,
+      task.range,
+      this.config.antiEntropyDepth,
+      this.config.antiEntropyScanLimit,
+    );
+    const { callId, outbox } = this.rpc.call(
+      peer,
+      {
+        op: 'ae-compare',
+        range: task.range,
+        depth: tree.depth,
+        root: tree.root,
+        leaves: tree.leaves,
+        batch: this.config.handoffBatch,
+      },
+      this.nowMs,
+      { idempotent: true },
+    );
+    this.sendRpc(outbox);
+    h.inflight = { callId, peer, phase: 'compare' };
+  }
+
+  private onHandoffAnswer(response: ReplicaResponse | null): void {
+    const h = this.handoff as Handoff;
+    const inflight = h.inflight as NonNullable<Handoff['inflight']>;
+    h.inflight = null;
+    const task = h.tasks[0];
+    if (!response || !task) return; // failed: the next tick tries again
+    if (inflight.phase === 'push') return; // pushed: compare again
+    if (response.op !== 'ae-compare') return;
+    task.rounds++;
+    for (const r of response.records) this.replica.mergeRecord(r.key, r.record);
+    this.counters.handoffRecordsReceived += response.records.length;
+    if (response.differing.length === 0 || task.rounds > 10_000) {
+      h.tasks.shift();
+      return;
+    }
+    const mine = recordsInSlices(
+      this.overlay,
+      task.range,
+      this.config.antiEntropyDepth,
+      response.differing,
+      this.config.antiEntropyScanLimit,
+      this.config.handoffBatch,
+    );
+    if (mine.length === 0) return;
+    this.counters.handoffRecordsSent += mine.length;
+    const { callId, outbox } = this.rpc.call(inflight.peer, { op: 'ae-push', records: mine }, this.nowMs, {
+      idempotent: true,
+    });
+    this.sendRpc(outbox);
+    h.inflight = { callId, peer: inflight.peer, phase: 'push' };
   }
 
   // ---- hinted handoff --------------------------------------------------------------------
@@ -576,22 +839,45 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
    */
   private deliverHints(): void {
     if (this.hintDeliveries.size > 0) return; // one round at a time
-    const targets = new Set<NodeId>();
-    for (const m of this.swim.members()) if (m.id !== this.id && this.isHealthy(m.id)) targets.add(m.id);
-    for (const target of targets) {
+    for (const target of this.hintTargets()) {
+      // A target gone from the ring (it left, or was replaced) will never come back for its
+      // hints: they go to the key's current replicas instead.
+      const departed = !this.placement.has(target) && !this.placement.pendingJoins().includes(target);
+      if (!departed && !this.isHealthy(target)) continue;
       const range = hintRange(target);
       const hints = this.overlay.scan<KvRecord>('hints', { ...range, limit: this.config.hintBatchSize });
       for (const h of hints) {
         const dk = h.key.subarray(range.start.length);
-        const { userKey } = splitDataKey(dk);
+        const { id, userKey } = splitDataKey(dk);
         const key = userKey.slice();
-        const { callId, outbox } = this.rpc.call(target, { op: 'write', key, record: h.value }, this.nowMs, {
-          idempotent: true,
-        });
-        this.sendRpc(outbox);
-        this.hintDeliveries.set(callId, { key: h.key, record: h.value });
+        const recipients = departed ? this.placement.replicas(id) : [target];
+        if (recipients.length === 0 || !recipients.every((r) => this.isHealthy(r))) continue;
+        const delivery = { key: h.key, record: h.value, pending: recipients.length, failed: false };
+        for (const r of recipients) {
+          const { callId, outbox } = this.rpc.call(r, { op: 'write', key, record: h.value }, this.nowMs, {
+            idempotent: true,
+          });
+          this.sendRpc(outbox);
+          this.hintDeliveries.set(callId, delivery);
+        }
       }
     }
+  }
+
+  /** The nodes this node holds hints for, read from the hints table itself. */
+  private hintTargets(): NodeId[] {
+    const targets: NodeId[] = [];
+    const decoder = new TextDecoder();
+    let start: Uint8Array | undefined;
+    for (;;) {
+      const [first] = this.overlay.scan<KvRecord>('hints', { start, limit: 1 });
+      if (!first) break;
+      const end = first.key.indexOf(0);
+      const name = decoder.decode(first.key.subarray(0, end));
+      targets.push(name);
+      start = hintRange(name).end;
+    }
+    return targets;
   }
 
   private onHintDelivered(callId: CallId, ok: boolean): void {
@@ -600,7 +886,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     this.hintDeliveries.delete(callId);
     // The round is over: start the next one at the next tick rather than after a whole interval.
     if (this.hintDeliveries.size === 0 && ok) this.nextHintDeliveryMs = this.nowMs;
-    if (!ok) return;
+    d.pending--;
+    if (!ok) d.failed = true;
+    if (d.pending > 0 || d.failed) return;
     // Delete the hint only if no newer version arrived for it while it was on its way.
     const now = this.overlay.get<KvRecord>('hints', d.key);
     if (now && now.hlc === d.record.hlc && now.writer === d.record.writer) {
@@ -613,22 +901,24 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
 
   /** The ranges this node replicates, each with its replicas, in ring order. */
   replicatedRanges(): Array<{ range: RingRange; replicas: NodeId[] }> {
-    this.refreshRing();
-    const out: Array<{ range: RingRange; replicas: NodeId[] }> = [];
-    const vnodes = this.ring.vnodes;
-    for (let i = 0; i < vnodes.length; i++) {
-      const v = vnodes[i];
-      const pred = vnodes[(i - 1 + vnodes.length) % vnodes.length];
-      const replicas = this.ring.preferenceList(v.id, this.config.replicaCount);
-      if (replicas.includes(this.id))
-        out.push({ range: { startExclusive: pred.id, endInclusive: v.id }, replicas });
-    }
-    return out;
+    return rangesOf(this.placement.ring(), this.config.replicaCount).filter((r) =>
+      r.replicas.includes(this.id),
+    );
   }
 
-  /** Compares the next range in turn with one of its other healthy replicas. */
+  /**
+   * Compares the next range in turn with one of its other healthy replicas. Every other round
+   * instead looks at a range this node does not replicate: records there (written while views of
+   * the ring differed, or left from before a membership change) go to the range's replicas and,
+   * once they all hold them, are dropped here.
+   */
   private startAntiEntropy(): void {
-    if (this.antiEntropyCalls.size > 0) return; // one exchange at a time: the rate bound
+    if (this.antiEntropyCalls.size > 0 || this.orphanPushes.size > 0) return; // one exchange at a time
+    if (this.antiEntropyCursor % 2 === 1 && !this.placement.inTransition(this.nowMs)) {
+      this.antiEntropyCursor++;
+      this.handOffOrphans();
+      return;
+    }
     const ranges = this.replicatedRanges();
     if (ranges.length === 0) return;
     const { range, replicas } = ranges[this.antiEntropyCursor++ % ranges.length];
@@ -649,6 +939,49 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     );
     this.sendRpc(outbox);
     this.antiEntropyCalls.set(callId, { peer, range });
+  }
+
+  private orphanCursor = 0;
+  private readonly orphanPushes = new Map<
+    CallId,
+    { records: KeyedRecord[]; pending: number; failed: boolean }
+  >();
+
+  private handOffOrphans(): void {
+    if (!this.ready || this.placement.isEmpty()) return;
+    const foreign = rangesOf(this.placement.ring(), this.config.replicaCount).filter(
+      (r) => !r.replicas.includes(this.id),
+    );
+    if (foreign.length === 0) return;
+    const { range, replicas } = foreign[this.orphanCursor++ % foreign.length];
+    const found = scanRange(this.overlay, range, this.config.antiEntropyBatch);
+    if (found.length === 0) return;
+    if (!replicas.every((r) => this.isHealthy(r))) return; // try again when all can take them
+    const records = found.map((e) => ({ key: splitDataKey(e.key).userKey.slice(), record: e.value }));
+    const batch = { records, pending: replicas.length, failed: false };
+    for (const r of replicas) {
+      const { callId, outbox } = this.rpc.call(r, { op: 'ae-push', records }, this.nowMs, {
+        idempotent: true,
+      });
+      this.sendRpc(outbox);
+      this.orphanPushes.set(callId, batch);
+    }
+  }
+
+  private onOrphanPushed(callId: CallId, ok: boolean): void {
+    const batch = this.orphanPushes.get(callId);
+    if (!batch) return;
+    this.orphanPushes.delete(callId);
+    batch.pending--;
+    if (!ok) batch.failed = true;
+    if (batch.pending > 0 || batch.failed) return;
+    // Every replica holds them now: drop our copies unless they changed meanwhile.
+    for (const { key, record } of batch.records) {
+      const dk = dataKey(key);
+      const now = this.overlay.get<KvRecord>('data', dk);
+      if (now && now.hlc === record.hlc && now.writer === record.writer) this.overlay.put('data', dk, null);
+    }
+    this.counters.orphansHandedOff += batch.records.length;
   }
 
   /** The peer's records where we differ are merged here; ours go back to it. */
@@ -715,6 +1048,18 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         this.onAntiEntropyAnswer(c.callId, c.ok ? c.response : null);
         continue;
       }
+      if (this.orphanPushes.has(c.callId)) {
+        this.onOrphanPushed(c.callId, c.ok);
+        continue;
+      }
+      if (this.handoff?.inflight?.callId === c.callId) {
+        this.onHandoffAnswer(c.ok ? c.response : null);
+        continue;
+      }
+      if (this.membershipCheck?.callId === c.callId) {
+        this.onMembershipCheck(c.ok ? c.response : null);
+        continue;
+      }
       const op = this.opByCall.get(c.callId);
       if (!op) continue;
       this.opByCall.delete(c.callId);
@@ -724,4 +1069,33 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       this.retire(op);
     }
   }
+}
+
+/** One range to hand over, and who to exchange it with (the first healthy one). */
+interface SyncTask {
+  range: RingRange;
+  peers: NodeId[];
+  rounds: number;
+}
+
+interface Handoff {
+  purpose: 'join' | 'leave';
+  tasks: SyncTask[];
+  total: number;
+  inflight: { callId: CallId; peer: NodeId; phase: 'compare' | 'push' } | null;
+}
+
+/** Every range of a ring — (predecessor, vnode] — with its N replicas. */
+function rangesOf(ring: Ring, n: number): Array<{ range: RingRange; replicas: NodeId[] }> {
+  const out: Array<{ range: RingRange; replicas: NodeId[] }> = [];
+  const vnodes = ring.vnodes;
+  for (let i = 0; i < vnodes.length; i++) {
+    const v = vnodes[i];
+    const pred = vnodes[(i - 1 + vnodes.length) % vnodes.length];
+    out.push({
+      range: { startExclusive: pred.id, endInclusive: v.id },
+      replicas: ring.preferenceList(v.id, n),
+    });
+  }
+  return out;
 }

@@ -13,9 +13,18 @@ import type { BugName, KvConfig } from '../core/kv-node.js';
 import type { SeededRandom } from '../core/random.js';
 import type { Consistency, KvReply, KvRequest } from '../core/replication/messages.js';
 import type { NodeId } from '../core/types.js';
-import { KvCluster } from './kv-cluster.js';
+import { KvCluster, nodeName } from './kv-cluster.js';
 
-export const FAULT_KINDS = ['partition', 'crash', 'loss', 'duplicate', 'reorder', 'pause', 'skew'] as const;
+export const FAULT_KINDS = [
+  'partition',
+  'crash',
+  'loss',
+  'duplicate',
+  'reorder',
+  'pause',
+  'skew',
+  'churn',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Bugs the host implements rather than the node. */
@@ -94,6 +103,8 @@ export function runKv(options: KvRunOptions): KvRunResult {
       requestTimeoutMs: 1000,
       rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
       antiEntropyIntervalMs: 100,
+      transitionGraceMs: 2000,
+      swim: { pushPullIntervalMs: 2000 },
       ...options.config,
     },
     bugs: nodeBugs,
@@ -149,6 +160,16 @@ export function runKv(options: KvRunOptions): KvRunResult {
   sim.setNetwork(net);
   let safetyPhase = true;
   const disruptive = faultsUsed.filter((f) => f === 'partition' || f === 'crash' || f === 'pause');
+  // Churn: during the fault phase one node joins and one leaves gracefully.
+  if (faultsUsed.includes('churn')) {
+    sim.after(200 + random.next() * 1000, () => cluster.addNode(nodeName(cluster.ids.length)));
+    sim.after(200 + random.next() * 1000, () => {
+      const normal = cluster.ids.filter(
+        (id) => sim.status(id) === 'up' && cluster.node(id)?.status().status === 'normal',
+      );
+      if (normal.length > 3) cluster.leave(random.pick(normal));
+    });
+  }
   // A new disruptive fault every 0.1–1 s, each lasting 0.1–1 s, at most two at a time.
   let activeFaults = 0;
   const scheduleFault = (): void => {
@@ -165,7 +186,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
   scheduleFault();
 
   // ---- clients -------------------------------------------------------------------------------
-  const live = () => sim.liveNodeIds();
+  const live = () => sim.liveNodeIds().filter((id) => !cluster.hasLeft(id));
   const runClient = (process: number): void => {
     if (issued >= options.ops) return;
     issued++;
@@ -271,7 +292,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
   sim.setNetwork({ packetLossProbability: 0, duplicateProbability: 0, reorderProbability: 0 });
   for (const id of cluster.ids) {
     if (sim.status(id) === 'paused') sim.resume(id);
-    if (sim.status(id) === 'crashed') sim.restart(id);
+    if (sim.status(id) === 'crashed' && !cluster.hasLeft(id)) sim.restart(id);
   }
   // Stable means: every node sees every other alive, and hinted handoff has handed everything
   // back (until it has, a quorum of natural replicas may legitimately miss a write that a sloppy
@@ -333,7 +354,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
     pending++;
     queued.push(() =>
       cluster.send(
-        random.pick(cluster.ids),
+        random.pick(live()),
         { op: 'get', key: bytes(key), consistency: level },
         clientTimeoutMs,
         (reply) => {
@@ -391,7 +412,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
     const probe = (i: number): void => {
       const key = `ryw-${i}`;
       const value = `w${i}`;
-      const [writer, reader] = random.shuffle([...cluster.ids]);
+      const [writer, reader] = random.shuffle(live());
       probing++;
       const write: KvRequest = {
         op: 'set',

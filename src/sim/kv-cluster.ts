@@ -77,12 +77,58 @@ export class KvCluster {
     this.sim.addNode(id, this.init(id, seed ? [seed] : []));
   }
 
+  /** Starts a graceful leave; the node is removed from the simulation once it has handed off. */
+  leave(id: NodeId): void {
+    this.leaving.add(id);
+    this.sim.invoke(id, (node, nowMs) => (node as KvNode).leave(nowMs));
+    const poll = (): void => {
+      const node = this.node(id);
+      if (node?.hasLeft) {
+        this.left.add(id);
+        // Let the announcement go out before the process stops.
+        this.sim.after(500, () => this.sim.remove(id));
+        return;
+      }
+      this.sim.after(100, poll);
+    };
+    poll();
+  }
+
+  /** Whether the node has left (or is leaving) the cluster for good. */
+  hasLeft(id: NodeId): boolean {
+    return this.left.has(id) || this.sim.status(id) === 'removed';
+  }
+
+  private readonly leaving = new Set<NodeId>();
+  private readonly left = new Set<NodeId>();
+
   node(id: NodeId): KvNode | undefined {
     return this.sim.node(id) as KvNode | undefined;
   }
 
-  /** Every live node sees every other live node alive. */
+  /**
+   * Every live node sees every other live node alive, none is joining or leaving, and all agree
+   * on the ring.
+   */
   membershipConverged(): boolean {
+    if (!this.everyoneSeesEveryone()) return false;
+    let ring: string | null = null;
+    for (const id of this.sim.liveNodeIds()) {
+      const status = this.node(id)?.status();
+      if (
+        !status ||
+        status.status !== 'normal' ||
+        status.pendingJoins.length + status.pendingLeaves.length > 0
+      )
+        return false;
+      const mine = status.ringMembers.join(',');
+      if (ring !== null && mine !== ring) return false;
+      ring = mine;
+    }
+    return true;
+  }
+
+  everyoneSeesEveryone(): boolean {
     const live = this.sim.liveNodeIds().filter((id) => this.sim.status(id) === 'up');
     for (const id of live) {
       const node = this.node(id);

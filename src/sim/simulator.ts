@@ -327,6 +327,17 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
     this.replyHandlers.delete(requestId);
   }
 
+  /**
+   * An operator's command to a node (join, leave, …): `command` runs against the live instance
+   * now, and its Ready is handled like any other. Ignored when the node is not up.
+   */
+  invoke(id: NodeId, command: (node: ProtocolNode<M, Q, R, W>, nowMs: number) => Ready<M, R, W>): void {
+    const node = this.nodes.get(id);
+    if (!node || node.status !== 'up' || !node.instance) return;
+    this.record(`invoke ${id}`);
+    this.handleReady(node, command(node.instance, this.localTime(node)));
+  }
+
   /** Runs `fn` at virtual time `atMs` (fault plans and workloads use this). */
   at(atMs: number, fn: () => void): void {
     this.queue.push({ kind: 'call', atMs: Math.max(atMs, this.nowMs), fn });

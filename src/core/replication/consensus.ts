@@ -47,9 +47,17 @@ export function ballotId(b: Ballot): string {
   return `${b.n}@${b.node}`;
 }
 
+/** Who takes part in a ballot, how many must answer, and the ring view it is made under. */
+export interface ConsensusPlan {
+  replicas: NodeId[];
+  quorum: number;
+  ring?: string;
+}
+
 export interface ConsensusInit {
   key: Uint8Array;
-  replicas: NodeId[];
+  /** Asked afresh at every ballot, so a retry follows a membership change. */
+  plan: () => ConsensusPlan;
   deadlineMs: number;
   /** The next ballot to try: above `seen` and above every ballot this node issued. */
   nextBallot: (seen: Ballot | null) => Ballot;
@@ -89,8 +97,10 @@ export class ConsensusOperation implements Operation {
 
   constructor(private readonly init: ConsensusInit) {}
 
+  private plan: ConsensusPlan = { replicas: [], quorum: 1 };
+
   private get quorum(): number {
-    return Math.floor(this.init.replicas.length / 2) + 1;
+    return this.plan.quorum;
   }
 
   start(io: OperationIo): void {
@@ -101,9 +111,16 @@ export class ConsensusOperation implements Operation {
     this.attempts++;
     this.phase = 'prepare';
     this.ballot = this.init.nextBallot(this.highestSeen);
+    this.plan = this.init.plan();
     this.resetRound();
-    for (const node of this.init.replicas) {
-      this.round.add(io.call(node, { op: 'prepare', key: this.init.key, ballot: this.ballot }));
+    if (this.plan.replicas.length < this.plan.quorum) {
+      this.backoff(io);
+      return;
+    }
+    for (const node of this.plan.replicas) {
+      this.round.add(
+        io.call(node, { op: 'prepare', key: this.init.key, ballot: this.ballot, ring: this.plan.ring }),
+      );
     }
   }
 
@@ -136,7 +153,7 @@ export class ConsensusOperation implements Operation {
       this.done(io, this.pendingReply as KvReply);
       return;
     }
-    const stillPossible = this.init.replicas.length - this.refusals - this.failures;
+    const stillPossible = this.plan.replicas.length - this.refusals - this.failures;
     const have = this.phase === 'prepare' ? this.promises.size : this.accepts;
     if (stillPossible < this.quorum && have < this.quorum) this.backoff(io);
   }
@@ -215,8 +232,10 @@ export class ConsensusOperation implements Operation {
     this.phase = 'accept';
     this.acceptSent = true;
     this.resetRound();
-    for (const node of this.init.replicas) {
-      this.round.add(io.call(node, { op: 'accept', key: this.init.key, ballot, record: next }));
+    for (const node of this.plan.replicas) {
+      this.round.add(
+        io.call(node, { op: 'accept', key: this.init.key, ballot, record: next, ring: this.plan.ring }),
+      );
     }
   }
 

@@ -112,12 +112,17 @@ export type ReplicaRequest =
   | { op: 'read'; key: Uint8Array; hintFor?: NodeId }
   /** Merge a version into the local one (`hintFor`: hold it as a hint for that node). */
   | { op: 'write'; key: Uint8Array; record: KvRecord; hintFor?: NodeId }
-  /** CASPaxos phase 1. */
-  | { op: 'prepare'; key: Uint8Array; ballot: Ballot }
+  /** CASPaxos phase 1, made under ring view `ring` (see Placement.version). */
+  | { op: 'prepare'; key: Uint8Array; ballot: Ballot; ring?: string }
   /** CASPaxos phase 2. */
-  | { op: 'accept'; key: Uint8Array; ballot: Ballot; record: KvRecord }
-  /** Anti-entropy: here is my Merkle tree of this range; send me your records where we differ. */
-  | { op: 'ae-compare'; range: RingRange; depth: number; root: number; leaves: number[] }
+  | { op: 'accept'; key: Uint8Array; ballot: Ballot; record: KvRecord; ring?: string }
+  /**
+   * Anti-entropy: here is my Merkle tree of this range; send me your records where we differ
+   * (at most `batch`, or the replica's own limit).
+   */
+  | { op: 'ae-compare'; range: RingRange; depth: number; root: number; leaves: number[]; batch?: number }
+  /** Which members are on your ring? (A restarted node checks it was not replaced meanwhile.) */
+  | { op: 'ring-view' }
   /** Anti-entropy: merge these records. */
   | { op: 'ae-push'; records: KeyedRecord[] };
 
@@ -132,11 +137,14 @@ export type ReplicaResponse =
       /** The ballot this acceptor last accepted, and the record it holds. */
       accepted: Ballot | null;
       record: KvRecord | null;
+      /** Refused because the acceptor's view of the ring differs from the proposer's. */
+      ringMismatch?: boolean;
     }
-  | { op: 'accept'; accepted: boolean; highest: Ballot | null }
+  | { op: 'accept'; accepted: boolean; highest: Ballot | null; ringMismatch?: boolean }
   /** The slices that differ and (some of) the responder's records in them. */
   | { op: 'ae-compare'; differing: number[]; records: KeyedRecord[] }
-  | { op: 'ae-push' };
+  | { op: 'ae-push' }
+  | { op: 'ring-view'; members: NodeId[] };
 
 /** What an acceptor keeps for a key (the `paxos` table). */
 export interface PaxosState {

@@ -37,12 +37,17 @@ export function hintRange(target: NodeId): { start: Uint8Array; end: Uint8Array 
   return { start, end };
 }
 
+/** The most records one anti-entropy answer carries, whatever the asker wants (frame size). */
+const MAX_BATCH = 4096;
+
 export interface ReplicaConfig {
   conflictMode: ConflictMode;
   /** Anti-entropy: at most this many records are read to build a tree. */
   antiEntropyScanLimit: number;
   /** Anti-entropy: at most this many records go back in one answer. */
   antiEntropyBatch: number;
+  /** This node's ring view, which consensus requests must match (absent: not checked). */
+  ringVersion?: () => string;
 }
 
 export class Replica {
@@ -51,7 +56,7 @@ export class Replica {
     private readonly config: ReplicaConfig,
   ) {}
 
-  handle(req: ReplicaRequest): ReplicaResponse {
+  handle(req: Exclude<ReplicaRequest, { op: 'ring-view' }>): ReplicaResponse {
     switch (req.op) {
       case 'read':
         return { op: 'read', record: this.readRecord(req.key, req.hintFor) };
@@ -59,8 +64,20 @@ export class Replica {
         this.mergeRecord(req.key, req.record, req.hintFor);
         return { op: 'write' };
       case 'prepare':
+        if (this.ringDiffers(req.ring)) {
+          return {
+            op: 'prepare',
+            promised: false,
+            highest: null,
+            accepted: null,
+            record: null,
+            ringMismatch: true,
+          };
+        }
         return this.prepare(req.key, req.ballot);
       case 'accept':
+        if (this.ringDiffers(req.ring))
+          return { op: 'accept', accepted: false, highest: null, ringMismatch: true };
         return this.accept(req.key, req.ballot, req.record);
       case 'ae-compare': {
         const mine = buildTree(this.store, req.range, req.depth, this.config.antiEntropyScanLimit);
@@ -74,7 +91,7 @@ export class Replica {
                 req.depth,
                 differing,
                 this.config.antiEntropyScanLimit,
-                this.config.antiEntropyBatch,
+                Math.min(req.batch ?? this.config.antiEntropyBatch, MAX_BATCH),
               );
         return { op: 'ae-compare', differing, records };
       }
@@ -82,6 +99,19 @@ export class Replica {
         for (const r of req.records) this.mergeRecord(r.key, r.record);
         return { op: 'ae-push' };
     }
+  }
+
+  /**
+   * Consensus needs every quorum to meet every other. Quorums drawn from different views of the
+   * ring need not, so an acceptor takes part only in proposals made under its own view; the
+   * proposer retries once gossip has brought the views together.
+   */
+  private ringDiffers(proposerRing: string | undefined): boolean {
+    return (
+      proposerRing !== undefined &&
+      this.config.ringVersion !== undefined &&
+      proposerRing !== this.config.ringVersion()
+    );
   }
 
   readRecord(key: Uint8Array, hintFor?: NodeId): KvRecord | null {

@@ -1,0 +1,265 @@
+/**
+ * Placement: which nodes hold a key, while the membership changes under it.
+ *
+ * The ring that serves reads holds the members whose status is `normal` or `leaving`. A node that
+ * joins is `joining` until it has copied its future ranges from their current owners; a node that
+ * leaves is `leaving` until it has handed its ranges to their future owners. While a change is
+ * under way — and for a grace period after it, until every node has heard of it — writes go to the
+ * union of the key's replicas in the rings before and after, and need W acknowledgements plus one
+ * from each replica beyond the N natural ones. Any W + k of those N + k nodes then meet any read
+ * quorum of R > N − W taken from either ring, so a quorum read sees every acknowledged write even
+ * while ownership moves (Cassandra's "pending ranges" follow the same arithmetic).
+ *
+ * The members of the read ring are persisted by the node, so a restarted node computes the same
+ * replicas before it hears from anyone.
+ */
+import { murmur3x86_128 } from './hash.js';
+import type { Target } from './replication/quorum.js';
+import { Ring } from './ring.js';
+import type { NodeId } from './types.js';
+
+export type MemberStatus = 'joining' | 'normal' | 'leaving';
+
+/** What placement needs to know about a member: SWIM's state and the status it advertises. */
+export interface MemberView {
+  id: NodeId;
+  state: 'alive' | 'suspect' | 'dead' | 'left';
+  status: MemberStatus;
+  /** When the member entered its SWIM state, on this node's clock. */
+  stateSinceMs: number;
+}
+
+export interface PlacementConfig {
+  replicaCount: number;
+  vnodesPerNode: number;
+  /** How long the rings before a change keep receiving writes after it (≥ gossip spread time). */
+  transitionGraceMs: number;
+  /** A member dead this long leaves the ring so others re-replicate its ranges (∞: never). */
+  deadMemberReplacementMs: number;
+}
+
+export interface WritePlan {
+  targets: Target[];
+  /** Acknowledgements needed beyond the level's own W (one per replica outside the N natural). */
+  extra: number;
+}
+
+export class Placement {
+  private readonly members = new Set<NodeId>();
+  private readonly joining = new Set<NodeId>();
+  private readonly leaving = new Set<NodeId>();
+  /** Rings of before recent changes, still written to until their grace ends. */
+  private previous: Array<{ ring: Ring; untilMs: number }> = [];
+  private readRing: Ring | null = null;
+  private nextRing: Ring | null = null;
+  private versionCache: string | null = null;
+  /**
+   * Whether every live member advertises this node's ring version. Previous rings are forgotten
+   * only then (and after the grace period): until everyone has moved, someone may still use
+   * them alone, and writes must keep meeting that someone's quorums.
+   */
+  everyoneAgrees = false;
+
+  constructor(
+    private readonly config: PlacementConfig,
+    initialMembers: Iterable<NodeId>,
+  ) {
+    for (const id of initialMembers) this.members.add(id);
+  }
+
+  /** Members of the read ring, sorted (what the node persists). */
+  ringMembers(): NodeId[] {
+    return [...this.members].sort();
+  }
+
+  has(id: NodeId): boolean {
+    return this.members.has(id);
+  }
+
+  isEmpty(): boolean {
+    return this.members.size === 0;
+  }
+
+  pendingJoins(): NodeId[] {
+    return [...this.joining].sort();
+  }
+
+  pendingLeaves(): NodeId[] {
+    return [...this.leaving].sort();
+  }
+
+  inTransition(nowMs: number): boolean {
+    this.expire(nowMs);
+    return this.joining.size > 0 || this.leaving.size > 0 || this.previous.length > 0;
+  }
+
+  /**
+   * A short fingerprint of this node's view: the ring members and the pending joins and leaves.
+   * Nodes advertise it, and consensus acceptors refuse proposals made under another view.
+   */
+  version(): string {
+    if (this.versionCache === null) {
+      const text = `${[...this.members].sort().join(',')}|+${[...this.joining].sort().join(',')}|-${[...this.leaving].sort().join(',')}`;
+      const [h1, h2] = murmur3x86_128(new TextEncoder().encode(text), 0);
+      this.versionCache = h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+    }
+    return this.versionCache;
+  }
+
+  /** The ring reads use. */
+  ring(): Ring {
+    this.readRing ??= Ring.fromMembers(this.members, this.config.vnodesPerNode);
+    return this.readRing;
+  }
+
+  /** The ring once every pending join and leave has completed. */
+  futureRing(): Ring {
+    if (!this.nextRing) {
+      const future = new Set(this.members);
+      for (const id of this.joining) future.add(id);
+      for (const id of this.leaving) future.delete(id);
+      this.nextRing = Ring.fromMembers(future, this.config.vnodesPerNode);
+    }
+    return this.nextRing;
+  }
+
+  /**
+   * Folds in what SWIM says of a member. Returns true when the read ring changed (the node then
+   * persists `ringMembers()`).
+   */
+  observe(m: MemberView, nowMs: number): boolean {
+    if (m.state === 'left') {
+      this.joining.delete(m.id);
+      this.leaving.delete(m.id);
+      return this.remove(m.id, nowMs);
+    }
+    if (
+      m.state === 'dead' &&
+      this.members.has(m.id) &&
+      nowMs - m.stateSinceMs >= this.config.deadMemberReplacementMs
+    ) {
+      this.leaving.delete(m.id);
+      return this.remove(m.id, nowMs);
+    }
+    switch (m.status) {
+      case 'joining':
+        if (!this.members.has(m.id) && !this.joining.has(m.id) && m.state !== 'dead') {
+          this.joining.add(m.id);
+          this.invalidate();
+        }
+        return false;
+      case 'normal':
+        if (this.joining.delete(m.id)) this.invalidate();
+        if (this.leaving.delete(m.id)) this.invalidate();
+        return this.add(m.id, nowMs);
+      case 'leaving':
+        if (this.members.has(m.id) && !this.leaving.has(m.id)) {
+          this.leaving.add(m.id);
+          this.invalidate();
+        }
+        return false;
+    }
+  }
+
+  /** Adds a member to the read ring directly (this node finishing its own join). */
+  add(id: NodeId, nowMs: number): boolean {
+    if (this.members.has(id)) return false;
+    this.remember(nowMs);
+    this.members.add(id);
+    this.joining.delete(id);
+    this.invalidate();
+    return true;
+  }
+
+  remove(id: NodeId, nowMs: number): boolean {
+    if (!this.members.has(id)) return false;
+    this.remember(nowMs);
+    this.members.delete(id);
+    this.invalidate();
+    return true;
+  }
+
+  /** The N natural replicas of a key in the read ring. */
+  replicas(keyId: number): NodeId[] {
+    if (this.members.size === 0) return [];
+    return this.ring().preferenceList(keyId, this.config.replicaCount);
+  }
+
+  /**
+   * Where a write goes: the natural replicas (an unhealthy one replaced by the next healthy node
+   * beyond them, holding the write as a hint), plus — during a membership change — the replicas
+   * the key has in the rings before and after, which must acknowledge too.
+   */
+  writePlan(keyId: number, isHealthy: (id: NodeId) => boolean, nowMs: number): WritePlan {
+    const targets = this.sloppyTargets(keyId, isHealthy);
+    const extras = this.extraReplicas(keyId, nowMs);
+    for (const id of extras) targets.push({ node: id });
+    return { targets, extra: extras.length };
+  }
+
+  /** Where a read goes: the natural replicas, with sloppy substitutes for unhealthy ones. */
+  readTargets(keyId: number, isHealthy: (id: NodeId) => boolean): Target[] {
+    return this.sloppyTargets(keyId, isHealthy);
+  }
+
+  /**
+   * The acceptors of a key for consensus: the natural replicas plus the extra ones of a change in
+   * progress; a quorum is a majority of the natural ones plus every extra one (strict: no
+   * substitutes, so any two quorums meet, in either ring).
+   */
+  consensusPlan(keyId: number, nowMs: number): { replicas: NodeId[]; quorum: number } {
+    const natural = this.replicas(keyId);
+    const extras = this.extraReplicas(keyId, nowMs);
+    return { replicas: [...natural, ...extras], quorum: Math.floor(natural.length / 2) + 1 + extras.length };
+  }
+
+  private sloppyTargets(keyId: number, isHealthy: (id: NodeId) => boolean): Target[] {
+    if (this.members.size === 0) return [];
+    const ring = this.ring();
+    const walk = ring.preferenceList(keyId, ring.memberCount);
+    const natural = walk.slice(0, this.config.replicaCount);
+    const spares = walk.slice(this.config.replicaCount).filter((id) => isHealthy(id));
+    const targets: Target[] = [];
+    for (const id of natural) {
+      if (isHealthy(id)) targets.push({ node: id });
+      else {
+        const spare = spares.shift();
+        if (spare !== undefined) targets.push({ node: spare, hintFor: id });
+      }
+    }
+    return targets;
+  }
+
+  /** Replicas of the key in the future ring and in recent previous rings, beyond the natural ones. */
+  private extraReplicas(keyId: number, nowMs: number): NodeId[] {
+    this.expire(nowMs);
+    if (this.joining.size === 0 && this.leaving.size === 0 && this.previous.length === 0) return [];
+    const natural = new Set(this.replicas(keyId));
+    const extra = new Set<NodeId>();
+    const consider = (ring: Ring) => {
+      if (ring.memberCount === 0) return;
+      for (const id of ring.preferenceList(keyId, this.config.replicaCount)) {
+        if (!natural.has(id)) extra.add(id);
+      }
+    };
+    if (this.joining.size > 0 || this.leaving.size > 0) consider(this.futureRing());
+    for (const p of this.previous) consider(p.ring);
+    return [...extra].sort();
+  }
+
+  private remember(nowMs: number): void {
+    if (this.members.size > 0)
+      this.previous.push({ ring: this.ring(), untilMs: nowMs + this.config.transitionGraceMs });
+  }
+
+  private expire(nowMs: number): void {
+    if (this.previous.length > 0 && this.everyoneAgrees)
+      this.previous = this.previous.filter((p) => p.untilMs > nowMs);
+  }
+
+  private invalidate(): void {
+    this.readRing = null;
+    this.nextRing = null;
+    this.versionCache = null;
+  }
+}
