@@ -73,6 +73,8 @@ export interface RespServerStats {
   /** Closed because they sent an HTTP request. */
   crossProtocolRejections: number;
   queryBufferOverflows: number;
+  /** Clients not being read right now: their commands wait for replies or for output to drain. */
+  readPausedClients: number;
   partialRequestTimeouts: number;
   idleTimeouts: number;
 }
@@ -94,6 +96,8 @@ interface Client {
   commandsAtPartialStart: number;
   /** Set once the connection ended: destroy the socket at this time if the client has not hung up. */
   destroyAtMs: number | undefined;
+  readPaused: boolean;
+  outputBlocked: boolean;
 }
 
 export function createRespServer(api: RespApi, options: RespServerOptions = {}): RespServer {
@@ -124,6 +128,7 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
     protocolErrors: 0,
     crossProtocolRejections: 0,
     queryBufferOverflows: 0,
+    readPausedClients: 0,
     partialRequestTimeouts: 0,
     idleTimeouts: 0,
   };
@@ -162,25 +167,25 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
       setTimeout(() => socket.destroy(), closeTimeoutMs).unref();
       return;
     }
-    const client = {
-      socket,
-      lastActivityMs: now(),
-      partialSinceMs: undefined,
-      commandsAtPartialStart: 0,
-      destroyAtMs: undefined,
-    } as unknown as Client;
+    // The sink and the connection refer to each other; the sink is only called after both exist.
+    let connection: RespConnection;
     const sink: ConnectionSink = {
       write(parts) {
         socket.cork();
         for (const part of parts) socket.write(part);
         socket.uncork();
         client.lastActivityMs = now();
-        if (socket.writableLength > maxOutputBufferBytes) {
-          client.connection.setOutputBlocked(true);
-          socket.once('drain', () => client.connection.setOutputBlocked(false));
+        if (!client.outputBlocked && socket.writableLength > maxOutputBufferBytes) {
+          client.outputBlocked = true;
+          connection.setOutputBlocked(true);
+          socket.once('drain', () => {
+            client.outputBlocked = false;
+            connection.setOutputBlocked(false);
+          });
         }
       },
       end() {
+        client.readPaused = false;
         socket.end();
         // Keep reading (and discarding) until the client hangs up: closing a socket with unread
         // input makes the kernel send a reset, which can destroy the reply before it is read.
@@ -191,10 +196,16 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
         if (reason === 'http') stats.crossProtocolRejections++;
         socket.destroy();
       },
-      pauseInput: () => socket.pause(),
-      resumeInput: () => socket.resume(),
+      pauseInput() {
+        client.readPaused = true;
+        socket.pause();
+      },
+      resumeInput() {
+        client.readPaused = false;
+        socket.resume();
+      },
     };
-    client.connection = new RespConnection(
+    connection = new RespConnection(
       {
         api,
         server: facts,
@@ -211,10 +222,19 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
       },
       sink,
     );
+    const client: Client = {
+      socket,
+      connection,
+      lastActivityMs: now(),
+      partialSinceMs: undefined,
+      commandsAtPartialStart: 0,
+      destroyAtMs: undefined,
+      readPaused: false,
+      outputBlocked: false,
+    };
     clients.add(client);
     stats.connectedClients = clients.size;
     socket.on('data', (chunk: Buffer) => {
-      const connection = client.connection;
       if (connection.isEnded) return;
       client.lastActivityMs = now();
       connection.receive(chunk);
@@ -324,6 +344,10 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
       });
     },
 
-    stats: () => ({ ...stats, connectedClients: clients.size }),
+    stats: () => {
+      let readPaused = 0;
+      for (const client of clients) if (client.readPaused && client.destroyAtMs === undefined) readPaused++;
+      return { ...stats, connectedClients: clients.size, readPausedClients: readPaused };
+    },
   };
 }

@@ -199,14 +199,17 @@ export async function startServer(
 
 /** A raw TCP client: write bytes, collect everything received, know when the server hung up. */
 export class RawClient {
-  received: Buffer = Buffer.alloc(0);
   closedByServer = false;
+  /** Bytes received, as chunks (concatenated on demand: a test may receive 100 MiB). */
+  private chunks: Buffer[] = [];
+  receivedBytes = 0;
   private readonly done: Promise<void>;
   private waiters: (() => void)[] = [];
 
   private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk) => {
-      this.received = Buffer.concat([this.received, chunk]);
+    socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.receivedBytes += chunk.length;
       for (const w of this.waiters.splice(0)) w();
     });
     socket.on('error', () => {});
@@ -227,9 +230,15 @@ export class RawClient {
     this.socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   }
 
+  /** Everything received so far. */
+  get received(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
   /** Resolves once at least `n` bytes arrived. */
   async bytes(n: number): Promise<Buffer> {
-    while (this.received.length < n) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    while (this.receivedBytes < n) await new Promise<void>((resolve) => this.waiters.push(resolve));
     return this.received;
   }
 
