@@ -60,6 +60,7 @@ export function cString(bytes: Uint8Array, max: number): string {
  * cluster says, retrying it cannot apply anything twice.
  */
 export function clusterError(err: KvError, readOnly: boolean): RespValue {
+  err = { ...err, message: utf8Bytes(err.message) };
   switch (err.code) {
     case 'NOT_INTEGER':
     case 'BAD_REQUEST':
@@ -82,10 +83,19 @@ export function clusterError(err: KvError, readOnly: boolean): RespValue {
  * command partly took effect.
  */
 export function partialWriteError(errors: KvError[], total: number): RespValue {
-  const first = errors[0];
+  const first = { ...errors[0], message: utf8Bytes(errors[0].message) };
   if (errors.length === total && errors.every((e) => e.definite)) return clusterError(first, false);
   return error(
     `INDEFINITE ${first.code} ${errors.length} of ${total} keys failed, first: ${first.message} ` +
       '(indefinite: the command may have taken effect for some keys)',
   );
+}
+
+/**
+ * Reply text is bytes (one code point per byte, see encoder.ts); a message written as Unicode
+ * text (the core's, an exception's) becomes its UTF-8 bytes.
+ */
+export function utf8Bytes(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test is for anything beyond ASCII
+  return /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1');
 }

@@ -37,6 +37,7 @@ import {
   type Session,
 } from './commands.js';
 import { error, type RespProtocol, type RespValue, RespWriter } from './encoder.js';
+import { utf8Bytes } from './errors.js';
 import { type ParserLimits, RespParser } from './parser.js';
 
 /** Where a connection's output goes; server.ts binds it to a socket. */
@@ -303,7 +304,7 @@ export class RespConnection implements Session {
       (err: unknown) => {
         this.logger.warn({ client: this.id, err }, 'command failed');
         const message = err instanceof Error ? err.message : String(err);
-        this.complete(slot, error(`ERR internal error: ${message}`));
+        this.complete(slot, error(`ERR internal error: ${utf8Bytes(message)}`));
       },
     );
   }

@@ -481,6 +481,14 @@ describe('RESP commands (connection without a socket)', () => {
       );
     });
 
+    test('a message with non-ASCII text reaches the client as UTF-8', async () => {
+      const c = new DrivenConnection();
+      const message = 'no reachable replica has seen this session’s writes yet';
+      c.api.failWith = () => ({ code: 'QUORUM_UNAVAILABLE', definite: true, message });
+      const reply = (await c.one('GET', 'a')) as { error: string };
+      assert.ok(Buffer.from(reply.error, 'latin1').toString('utf8').includes(message));
+    });
+
     test('a node that throws is an internal error, and the connection carries on', async () => {
       const api = new FakeApi();
       api.request = () => Promise.reject(new Error('boom'));
