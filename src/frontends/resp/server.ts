@@ -152,7 +152,9 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
     }),
   };
 
-  const server = net.createServer({ noDelay: true }, (socket) => accept(socket));
+  // allowHalfOpen: a client that sends its commands and then shuts down its side (`nc -q`,
+  // scripts) still gets its replies; the connection ends once they are written.
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => accept(socket));
   server.on('error', (err) => logger.warn({ err }, 'resp server error'));
 
   function accept(socket: net.Socket): void {
@@ -248,9 +250,10 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
         socket.destroy();
       }
     });
-    socket.on('error', (err) => logger.debug({ client: client.connection.id, err }, 'client socket error'));
+    socket.on('end', () => connection.shutdown());
+    socket.on('error', (err) => logger.debug({ client: connection.id, err }, 'client socket error'));
     socket.on('close', () => {
-      client.connection.detach();
+      connection.detach();
       clients.delete(client);
       stats.connectedClients = clients.size;
     });

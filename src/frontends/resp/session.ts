@@ -287,8 +287,11 @@ export class RespConnection implements Session {
     this.slots.push(slot);
     const found = lookup(args);
     let result: CommandResult;
-    if ('reply' in found) result = found.reply;
-    else result = this.execute(found.spec, args);
+    try {
+      result = 'reply' in found ? found.reply : this.execute(found.spec, args);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
     // Read after running: HELLO 3 answers in RESP3 already, QUIT's reply is the last.
     slot.protocol = this.protocol;
     if (this.closeAfterReply) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { createClient } from 'redis';
+import { createClient, RESP_TYPES } from 'redis';
 import type { KvError } from '../../../src/core/replication/messages.js';
 import { startServer } from './helpers.js';
 
@@ -223,7 +223,7 @@ describe('Redis clients against the RESP server', { timeout: 30_000 }, () => {
       const client = await nodeRedis();
       const binary = Buffer.from([0, 255, 13, 10, 95]);
       await client.set('bin', binary);
-      const raw = await client.withTypeMapping({ [36 /* blob string */]: Buffer }).get('bin');
+      const raw = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).get('bin');
       assert.deepEqual(raw, binary);
     });
 

@@ -127,6 +127,18 @@ describe('RESP server', { timeout: 30_000 }, () => {
     client.close();
   });
 
+  test('a client that shuts down its sending side still gets its replies, then the connection ends', async (t) => {
+    const { port, api } = await startServer(t);
+    api.hold = () => true;
+    const client = await RawClient.connect(port);
+    client.socket.end(Buffer.concat([command('SET', 'a', '1'), command('GET', 'a')]));
+    await api.heldCount(1);
+    api.hold = null;
+    api.held[0].release();
+    await client.closed();
+    assert.equal(client.received.toString(), '+OK\r\n$1\r\n1\r\n');
+  });
+
   test('close() answers the commands already received, then closes every connection', async (t) => {
     const { port, server, api } = await startServer(t);
     api.hold = () => true;
