@@ -28,7 +28,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { messageOf, RuntimeError } from './errors.js';
 
 export const LOCK_FILE = 'LOCK';
@@ -68,7 +68,7 @@ export class DataDirLock {
   static acquire(dir: string): DataDirLock {
     let real: string;
     try {
-      mkdirSync(dir, { recursive: true });
+      makeDirectory(resolve(dir));
       real = realpathSync(dir);
     } catch (e) {
       throw notWritable(dir, e);
@@ -137,6 +137,23 @@ export class DataDirLock {
     } catch {
       // Gone already, or unreadable: nothing of ours to remove.
     }
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time. (Node 20's `mkdirSync(…, { recursive: true })` never returns
+ * for a path under /proc, where mkdir fails with ENOENT although the parent exists.)
+ */
+function makeDirectory(dir: string, depth = 0): void {
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir || depth > 64) throw e;
+    makeDirectory(parent, depth + 1);
+    mkdirSync(dir);
   }
 }
 

@@ -168,6 +168,15 @@ describe('one node per data directory', () => {
     );
   });
 
+  test('a data directory that cannot be created fails the start with DATA_DIR_NOT_WRITABLE', async () => {
+    const file = join(await dir(), 'a-file');
+    writeFileSync(file, 'not a directory');
+    await assert.rejects(
+      start({ dataDir: join(file, 'node') }),
+      (e) => isRuntimeError(e, 'DATA_DIR_NOT_WRITABLE') && e.message.includes('ENOTDIR'),
+    );
+  });
+
   test('a lock held from another host is never taken over', async () => {
     const dataDir = await dir();
     writeFileSync(
