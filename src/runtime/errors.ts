@@ -20,6 +20,10 @@ export type RuntimeErrorCode =
   | 'JOIN_REFUSED'
   /** The node did not become ready (join the ring) before the deadline. */
   | 'NOT_READY_IN_TIME'
+  /** The operation needs a running node, and this one is starting, closing or stopped. */
+  | 'NOT_RUNNING'
+  /** A graceful leave did not finish handing off this node's ranges before its deadline. */
+  | 'LEAVE_TIMEOUT'
   /** The options do not make a working node (quorums, addresses, secret). */
   | 'BAD_CONFIG'
   /** The store could not be opened (a damaged environment, an unsupported file system). */

@@ -175,6 +175,7 @@ export class NodeHost implements NodeApi {
   private readonly maxInflight: number;
   private nextBookUpdateMs = 0;
   private readyWaiters: (() => void)[] = [];
+  private leftWaiters: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   private closing: Promise<void> | null = null;
   private failure: RuntimeError | null = null;
@@ -485,6 +486,39 @@ export class NodeHost implements NodeApi {
   }
 
   /**
+   * Decommissions the node: it hands every range it holds to the nodes that hold it once it is
+   * gone (the core's leave: a grace period so that everyone hears it is leaving, then one
+   * exchange per range until equal), announces its departure, and then closes. A node that has
+   * left is off the ring for good; its data directory should not be started again. Rejects
+   * LEAVE_TIMEOUT (and still closes) if the handoff does not finish in `timeoutMs`.
+   */
+  async leave(timeoutMs: number): Promise<void> {
+    const node = this.node;
+    if (node === null || this.state !== 'running') {
+      throw new RuntimeError('NOT_RUNNING', `cannot leave: the node is ${this.state}`);
+    }
+    this.log.info({ timeoutMs }, 'leaving the cluster: handing off every range');
+    const left = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.leftWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    this.drive('leave', (now) => node.leave(now));
+    const done = await left;
+    if (done) this.log.info({}, 'left the cluster: every range handed off');
+    await this.close();
+    if (!done) {
+      throw new RuntimeError(
+        'LEAVE_TIMEOUT',
+        `the handoff did not finish within ${timeoutMs} ms; the node stopped while still a member ` +
+          '(the others treat it as failed and re-replicate its ranges)',
+      );
+    }
+  }
+
+  /**
    * Graceful stop: refuse new requests (NOT_READY), let those in flight finish (up to
    * drainTimeoutMs), stop the front doors and the core, wait until every applied write is durable
    * and what waited for it is sent, then close the transport and the store and release the lock.
@@ -542,6 +576,9 @@ export class NodeHost implements NodeApi {
     this.queue.push(ready);
     if (this.readyWaiters.length > 0 && this.node.isReady()) {
       for (const done of this.readyWaiters.splice(0)) done();
+    }
+    if (this.leftWaiters.length > 0 && this.node.hasLeft) {
+      for (const done of this.leftWaiters.splice(0)) done();
     }
   }
 

@@ -87,6 +87,30 @@ describe('a cluster of real nodes', () => {
     }
   });
 
+  test('a node that leaves hands off its ranges: the others drop it from the ring and keep its keys', async () => {
+    const kvConfig = { ...FAST_KV, transitionGraceMs: 300 };
+    const a = await start({ dataDir: await dir(), id: 'a', kvConfig });
+    const b = await start({ dataDir: await dir(), id: 'b', kvConfig, join: [a.endpoints.peer] });
+    const c = await start({ dataDir: await dir(), id: 'c', kvConfig, join: [a.endpoints.peer] });
+    try {
+      await eventually('all three are on every ring', () =>
+        [a, b, c].every((h) => h.status().core?.ringMembers.join() === 'a,b,c'),
+      );
+      const keys = Array.from({ length: 30 }, (_, i) => `k${i}`);
+      for (const k of keys) assert.ok((await a.request(setReq(k, `v-${k}`))).ok);
+      await c.leave(10_000);
+      assert.equal(c.status().state, 'closed', 'a node that left is stopped');
+      await eventually('the others drop it from their rings', () =>
+        [a, b].every((h) => h.status().core?.ringMembers.join() === 'a,b'),
+      );
+      for (const k of keys) {
+        assert.equal(valueText(await b.request(getReq(k, 'all'))), `v-${k}`, `${k} survived the leave`);
+      }
+    } finally {
+      await Promise.all([a, b, c].map((h) => h.close()));
+    }
+  });
+
   test('a node closed and reopened on its data directory gets its id, a new epoch and its data back', async () => {
     const dataDir = await dir();
     const single = { replicaCount: 1, readQuorum: 1, writeQuorum: 1 };

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,14 @@ import { eventually, FAST_KV, freePort, getReq, SECRET, setReq, tempDir, valueTe
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/arpeggio.js');
 const SINGLE_COPY = ['--replicas', '1', '--read-quorum', '1', '--write-quorum', '1'];
+
+async function configFile(content: unknown): Promise<{ dir: string; path: string }> {
+  const d = await tempDir('arpeggio-config-');
+  dirs.push(d);
+  const path = join(d.path, 'node.json');
+  writeFileSync(path, JSON.stringify(content));
+  return { dir: d.path, path };
+}
 
 interface StartLine {
   event: 'ready' | 'failed';
@@ -40,6 +49,9 @@ interface Child {
   line: Promise<StartLine>;
   stderr: () => string;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Every complete stdout line; all of them once `closed` resolved (the pipes are drained). */
+  lines: string[];
+  closed: Promise<unknown>;
 }
 
 const children: ChildProcess[] = [];
@@ -63,19 +75,23 @@ function startChild(args: string[]): Child {
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
   }));
+  const lines: string[] = [];
+  const closed = once(child, 'close');
   const line = new Promise<StartLine>((resolve, reject) => {
     let out = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as StartLine);
+      const parts = out.split('\n');
+      out = parts.pop() ?? '';
+      lines.push(...parts);
+      if (lines.length > 0) resolve(JSON.parse(lines[0]) as StartLine);
     });
     void exit.then(({ code, signal }) =>
       reject(new Error(`exited (${code ?? signal}) before its start line:\n${stderr}`)),
     );
   });
   line.catch(() => {}); // a test that expects no start line reads `exit` instead
-  return { process: child, line, stderr: () => stderr, exit };
+  return { process: child, line, stderr: () => stderr, exit, lines, closed };
 }
 
 describe('arpeggio start, a real node process', () => {
@@ -169,6 +185,56 @@ describe('arpeggio start, a real node process', () => {
       assert.match(second.stderr(), /"msg":"node closed"/);
     } finally {
       await client.close();
+    }
+  });
+
+  test('SIGUSR2: the node hands its ranges to the others, says "left" and exits 0', async () => {
+    const { dir: configDir, path: config } = await configFile({ kv: { transitionGraceMs: 300 } });
+    const child = startChild([
+      '--config',
+      config,
+      '--data',
+      join(configDir, 'leaver'),
+      '--peer-port',
+      '0',
+      '--id',
+      'leaver',
+      '--replicas',
+      '2',
+      '--read-quorum',
+      '1',
+      '--write-quorum',
+      '2',
+    ]);
+    const up = await child.line;
+    const stayDir = await tempDir();
+    dirs.push(stayDir);
+    const stays = await NodeHost.start({
+      dataDir: stayDir.path,
+      id: 'stays',
+      join: [up.peer],
+      secret: SECRET,
+      kvConfig: { ...FAST_KV, transitionGraceMs: 300, replicaCount: 2, readQuorum: 1, writeQuorum: 2 },
+      onFatal: (e) => assert.fail(e.message),
+    });
+    try {
+      await eventually(
+        'both are on the ring',
+        () => stays.status().core?.ringMembers.join() === 'leaver,stays',
+      );
+      for (let i = 0; i < 10; i++) assert.ok((await stays.request(setReq(`k${i}`, `v${i}`, 'all'))).ok);
+      child.process.kill('SIGUSR2');
+      assert.equal((await child.exit).code, 0, child.stderr());
+      await child.closed;
+      assert.deepEqual(JSON.parse(child.lines[1]), { event: 'left', id: 'leaver' });
+      await eventually(
+        'the node that stays drops it from its ring',
+        () => stays.status().core?.ringMembers.join() === 'stays',
+      );
+      for (let i = 0; i < 10; i++)
+        assert.equal(valueText(await stays.request(getReq(`k${i}`, 'one'))), `v${i}`);
+    } finally {
+      await stays.close();
     }
   });
 

@@ -15,6 +15,7 @@ import type { Command } from '../command.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const DEFAULT_JOIN_TIMEOUT_MS = 30_000;
+const DEFAULT_LEAVE_TIMEOUT_MS = 300_000;
 
 const usage = `arpeggio start — run one node of a cluster (until SIGTERM or Ctrl-C)
 
@@ -48,6 +49,8 @@ Flags:
                           relaxed: once committed, synced within a second (a power loss may undo
                           the last second of acknowledged writes)
   --join-timeout-ms MS    how long to look for --join nodes and to wait to join (default ${DEFAULT_JOIN_TIMEOUT_MS})
+  --leave-timeout-ms MS   how long a leave (SIGUSR2) may take to hand off the node's ranges
+                          (default ${DEFAULT_LEAVE_TIMEOUT_MS})
   --config FILE           JSON with any of these keys without "--" ({"peer-port": 7001,
                           "join": ["127.0.0.1:7000"], …}) and "kv" for core knobs; flags win;
                           a relative "data" is taken from the file's directory
@@ -59,7 +62,10 @@ Once the node serves requests it prints one line on stdout (with --json:
 {"event":"ready","id","pid","epoch","peer","resp","http","data","cluster","durability"}).
 A failure to start prints the reason with a stable code and exits 1 (with --json also
 {"event":"failed","code","message"} on stdout). SIGTERM or SIGINT: requests in flight finish,
-everything is flushed, exit 0. A storage failure while running stops the node at once (exit 1).
+everything is flushed, exit 0; the node stays a member and may be started again. SIGUSR2: leave
+the cluster for good (hand every range to the remaining nodes), print a "left" line
+({"event":"left","id"}), exit 0; exit 1 if the handoff did not finish in --leave-timeout-ms.
+A storage failure while running stops the node at once (exit 1).
 
 Examples:
   arpeggio start --data ./.arpeggio/n1 --peer-port 7001 --resp-port 6381
@@ -83,6 +89,7 @@ const FLAGS = {
   'write-quorum': { type: 'string' },
   durability: { type: 'string' },
   'join-timeout-ms': { type: 'string' },
+  'leave-timeout-ms': { type: 'string' },
   config: { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
@@ -107,6 +114,7 @@ export interface StartSettings {
   kvConfig: Partial<KvConfig>;
   durability: 'flush' | 'relaxed';
   joinTimeoutMs: number;
+  leaveTimeoutMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
   json: boolean;
 }
@@ -186,6 +194,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     kvConfig,
     durability,
     joinTimeoutMs: int(raw, 'join-timeout-ms', 1, 3_600_000) ?? DEFAULT_JOIN_TIMEOUT_MS,
+    leaveTimeoutMs: int(raw, 'leave-timeout-ms', 1, 86_400_000) ?? DEFAULT_LEAVE_TIMEOUT_MS,
     logLevel: logLevel as StartSettings['logLevel'],
     json: p.values.json === true,
   };
@@ -268,7 +277,7 @@ async function run(argv: string[]): Promise<number> {
     await host?.close();
     return 1;
   }
-  const stopped = waitForSignal(host, logger);
+  const stopped = waitForSignal(host, s, logger);
   process.stdout.write(`${startLine(host, s)}\n`);
   return stopped;
 }
@@ -297,16 +306,23 @@ function startLine(host: NodeHost, s: StartSettings): string {
   return `arpeggio node ${host.nodeId} ready: pid ${process.pid}, peer ${e.peer}${clients}, data ${host.dataDir} (start ${host.epoch})`;
 }
 
-/** Resolves with the exit code once a signal has closed the node gracefully. */
-function waitForSignal(host: NodeHost, logger: Logger): Promise<number> {
+/**
+ * Resolves with the exit code once a signal has stopped the node: SIGTERM/SIGINT close it
+ * (it stays a member), SIGUSR2 makes it leave the cluster first.
+ */
+function waitForSignal(host: NodeHost, s: StartSettings, logger: Logger): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting without finishing the graceful stop');
-        process.exit(130);
+    const second = (signal: NodeJS.Signals): boolean => {
+      if (!stopping) {
+        stopping = true;
+        return false;
       }
-      stopping = true;
+      logger.warn({ signal }, 'second signal: exiting without finishing the graceful stop');
+      process.exit(130);
+    };
+    const onStop = (signal: NodeJS.Signals) => {
+      if (second(signal)) return;
       logger.info({ signal }, 'stopping gracefully');
       host.close().then(
         () => resolve(0),
@@ -316,8 +332,29 @@ function waitForSignal(host: NodeHost, logger: Logger): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    const onLeave = (signal: NodeJS.Signals) => {
+      if (second(signal)) return;
+      logger.info({ signal }, 'leaving the cluster');
+      host.leave(s.leaveTimeoutMs).then(
+        () => {
+          const line = s.json
+            ? JSON.stringify({ event: 'left', id: host.nodeId })
+            : `arpeggio node ${host.nodeId} left the cluster`;
+          process.stdout.write(`${line}\n`);
+          resolve(0);
+        },
+        (e: unknown) => {
+          const code = isRuntimeError(e) ? e.code : 'LEAVE_FAILED';
+          process.stderr.write(`arpeggio start: ${isRuntimeError(e) ? e.message : messageOf(e)}\n`);
+          if (s.json)
+            process.stdout.write(`${JSON.stringify({ event: 'failed', code, message: messageOf(e) })}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGUSR2', onLeave);
   });
 }
 
