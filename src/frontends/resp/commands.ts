@@ -473,6 +473,21 @@ function info(ctx: CommandContext, args: Buffer[]): RespValue {
   return bulk(text);
 }
 
+/**
+ * ARPEGGIO.STATUS: the node's whole status (`NodeHostStatus`: members, ring view, membership
+ * status, handoff progress, counters) as one JSON bulk string, for tools that manage a cluster
+ * (`arpeggio cluster status`). INFO stays Redis-shaped; this is Arpeggio's machine-readable view.
+ */
+function arpeggioStatus(ctx: CommandContext): RespValue {
+  let text: string;
+  try {
+    text = JSON.stringify(ctx.api.status() ?? null);
+  } catch (e) {
+    return error(`ERR the node status cannot be written as JSON: ${(e as Error).message}`);
+  }
+  return bulk(text);
+}
+
 function configGet(ctx: CommandContext, args: Buffer[]): RespValue {
   const params = ctx.server.config();
   const found: [RespValue, RespValue][] = [];
@@ -640,6 +655,7 @@ const TABLE: CommandSpec[] = [
   command('hello', -1, ['noscript', 'loading', 'stale', 'fast'], NO_KEYS, hello),
   command('auth', -2, ['noscript', 'loading', 'stale', 'fast'], NO_KEYS, auth),
   command('info', -1, ['loading', 'stale'], NO_KEYS, info),
+  command('arpeggio.status', 1, ['loading', 'stale'], NO_KEYS, arpeggioStatus),
   command('config', -2, [], NO_KEYS, undefined, [
     command('config|get', -3, ['admin', 'noscript', 'loading', 'stale'], NO_KEYS, configGet),
     command('config|set', -4, ['admin', 'noscript', 'loading', 'stale'], NO_KEYS, () =>

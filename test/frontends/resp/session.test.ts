@@ -607,5 +607,17 @@ describe('RESP commands (connection without a socket)', () => {
       assert.match(all, /\r\nnode_id:fake-node\r\n/);
       assert.ok(!server.includes('# Clients'));
     });
+
+    test('ARPEGGIO.STATUS returns the node status as one JSON bulk string, even before the node is ready', async () => {
+      const api = new FakeApi();
+      api.ready = false;
+      const c = new DrivenConnection({}, api);
+      const [status, extra] = (await c.call(['arpeggio.status'], ['ARPEGGIO.STATUS', 'x'])) as [
+        string,
+        unknown,
+      ];
+      assert.deepEqual(JSON.parse(status), { id: 'fake-node', ready: false }, 'what api.status() returned');
+      assert.deepEqual(extra, err("ERR wrong number of arguments for 'arpeggio.status' command"));
+    });
   });
 });
