@@ -277,12 +277,14 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         transitionGraceMs: this.config.transitionGraceMs,
         deadMemberReplacementMs: this.config.deadMemberReplacementMs,
       },
-      firstNode ? [init.id] : persisted,
+      // A node that was not yet a member when it stopped learns the ring afresh from gossip.
+      firstNode ? [init.id] : persisted.includes(init.id) ? persisted : [],
     );
     // The first node of a cluster is the ring. Any other node starts as `joining`: a new one
     // must copy its ranges first; a restarted one asks a peer whether it is still on the ring
     // (it may have been replaced while it was down) before it says `normal` again.
     this.memberStatus = firstNode ? 'normal' : 'joining';
+    this.membershipChecked = firstNode;
     this.meta = { ...init.meta, vnodes: this.config.vnodesPerNode, status: this.memberStatus };
     this.swim = new Swim(
       { random: this.random.fork() },
@@ -303,6 +305,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   }
 
   private restarted = false;
+  /** Whether a peer has told us if we are on the ring (first nodes need not ask). */
+  private membershipChecked = false;
   private pendingJoin: NodeId[];
 
   // ---- ProtocolNode ----------------------------------------------------------------------
@@ -673,8 +677,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       this.nextPlacementReviewMs = this.nowMs + 1000;
       for (const m of this.swim.members()) if (m.state === 'dead') this.observeMember(m);
     }
-    if (this.memberStatus === 'joining' && this.restarted) {
-      this.checkMembership();
+    if (this.memberStatus === 'joining' && !this.membershipChecked) {
+      // First ask whether we are a member already: a restart, or a join that completed but
+      // whose record of it did not reach our disk before a crash.
+      if (this.restarted || this.ready) this.checkMembership();
       return;
     }
     if (this.memberStatus === 'joining' && this.ready) {
@@ -696,14 +702,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if (this.handoff) this.advanceHandoff();
   }
 
-  /** After a restart: is this node still a ring member in a healthy peer's view? */
+  /** Is this node a ring member in a healthy peer's view? */
   private checkMembership(): void {
     if (this.membershipCheck) return;
     const peers = this.placement.ringMembers().filter((id) => id !== this.id && this.isHealthy(id));
     if (peers.length === 0) {
       // Nobody else to ask (a cluster restarting together): trust what is on disk.
-      if (this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs) {
+      if (this.restarted && this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs) {
         this.restarted = false;
+        this.membershipChecked = true;
         this.ready = true;
         this.setStatus('normal');
       }
@@ -719,12 +726,24 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     this.membershipCheck = null;
     if (response?.op !== 'ring-view') return; // ask again on a later tick
     this.restarted = false;
+    this.membershipChecked = true;
     this.ready = true;
+    // Members that left while we were down may be gone from gossip too: take the peer's word.
+    for (const id of this.placement.ringMembers()) {
+      const known = this.swim.member(id);
+      if (
+        id !== this.id &&
+        !response.members.includes(id) &&
+        (!known || known.state === 'left' || known.state === 'dead')
+      ) {
+        if (this.placement.remove(id, this.nowMs)) this.persistRing();
+      }
+    }
     if (response.members.includes(this.id)) {
       this.setStatus('normal');
       return;
     }
-    // Replaced while down: the others re-replicated our ranges. Join afresh, copying first.
+    // New, or replaced while down (the others re-replicated our ranges): join, copying first.
     if (this.placement.remove(this.id, this.nowMs)) this.persistRing();
     this.setStatus('joining');
   }
@@ -738,10 +757,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       const sources = this.placement.replicas(range.endInclusive).filter((id) => id !== this.id);
       if (sources.length > 0) tasks.push({ range, peers: sources, rounds: 0 });
     }
-    return { purpose: 'join', tasks, total: tasks.length, inflight: null };
+    return { purpose: 'join', tasks, total: tasks.length, inflight: null, pass: 1 };
   }
 
-  /** The ranges this node holds, each with the nodes that will hold it once this node is gone. */
+  /** The ranges this node holds, each with every node that will hold it once this node is gone. */
   private planLeave(): Handoff {
     const ring = this.placement.ring();
     const future = ring.withoutMember(this.id);
@@ -753,7 +772,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       for (const heir of next.filter((id) => !replicas.includes(id)))
         tasks.push({ range, peers: [heir], rounds: 0 });
     }
-    return { purpose: 'leave', tasks, total: tasks.length, inflight: null };
+    return { purpose: 'leave', tasks, total: tasks.length, inflight: null, pass: 1 };
   }
 
   /**
@@ -765,6 +784,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if (h.inflight) return;
     const task = h.tasks[0];
     if (!task) {
+      // Writers that had not yet heard of this change wrote to the old replicas alone. Once
+      // every live member advertises the change, nobody does any more: one more pass then
+      // catches what they wrote, and the change can complete.
+      if (!this.placement.everyoneAgrees) return;
+      if (h.pass === 1) {
+        const again = h.purpose === 'join' ? this.planJoin() : this.planLeave();
+        this.handoff = { ...again, pass: 2 };
+        return;
+      }
       this.handoff = null;
       if (h.purpose === 'join') this.setStatus('normal');
       else {
@@ -899,6 +927,11 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
 
   // ---- anti-entropy ---------------------------------------------------------------------
 
+  /** Every range of the read ring with its replicas, in ring order. */
+  allRanges(): Array<{ range: RingRange; replicas: NodeId[] }> {
+    return rangesOf(this.placement.ring(), this.config.replicaCount);
+  }
+
   /** The ranges this node replicates, each with its replicas, in ring order. */
   replicatedRanges(): Array<{ range: RingRange; replicas: NodeId[] }> {
     return rangesOf(this.placement.ring(), this.config.replicaCount).filter((r) =>
@@ -907,18 +940,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   }
 
   /**
-   * Compares the next range in turn with one of its other healthy replicas. Every other round
-   * instead looks at a range this node does not replicate: records there (written while views of
-   * the ring differed, or left from before a membership change) go to the range's replicas and,
-   * once they all hold them, are dropped here.
+   * Compares the next range in turn with one of its other healthy replicas. Each round also
+   * looks at a range this node does not replicate: records there (written while views of the
+   * ring differed, or left from before a membership change) go to the range's replicas and, once
+   * they all hold them, are dropped here.
    */
   private startAntiEntropy(): void {
-    if (this.antiEntropyCalls.size > 0 || this.orphanPushes.size > 0) return; // one exchange at a time
-    if (this.antiEntropyCursor % 2 === 1 && !this.placement.inTransition(this.nowMs)) {
-      this.antiEntropyCursor++;
-      this.handOffOrphans();
-      return;
-    }
+    // Orphans move only outside membership changes, when this node's view is everyone's.
+    if (this.orphanPushes.size === 0 && !this.placement.inTransition(this.nowMs)) this.handOffOrphans();
+    if (this.antiEntropyCalls.size > 0) return; // one exchange at a time: the rate bound
     const ranges = this.replicatedRanges();
     if (ranges.length === 0) return;
     const { range, replicas } = ranges[this.antiEntropyCursor++ % ranges.length];
@@ -1083,6 +1113,8 @@ interface Handoff {
   tasks: SyncTask[];
   total: number;
   inflight: { callId: CallId; peer: NodeId; phase: 'compare' | 'push' } | null;
+  /** 1: the copy; 2: the catch-up once every live member has heard of the change. */
+  pass: 1 | 2;
 }
 
 /** Every range of a ring — (predecessor, vnode] — with its N replicas. */

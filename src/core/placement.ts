@@ -152,12 +152,15 @@ export class Placement {
         if (this.joining.delete(m.id)) this.invalidate();
         if (this.leaving.delete(m.id)) this.invalidate();
         return this.add(m.id, nowMs);
-      case 'leaving':
-        if (this.members.has(m.id) && !this.leaving.has(m.id)) {
+      case 'leaving': {
+        // Only a member can be leaving; one heard of for the first time is a member still.
+        const added = this.add(m.id, nowMs);
+        if (!this.leaving.has(m.id)) {
           this.leaving.add(m.id);
           this.invalidate();
         }
-        return false;
+        return added;
+      }
     }
   }
 

@@ -336,7 +336,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
     }
     return divergent;
   };
-  sim.runUntil(() => divergentKeys() === 0, 60_000, 250);
+  sim.runUntil(() => divergentKeys() === 0 && cluster.orphans() === 0, 60_000, 250);
   let livenessFailures = (healed ? 0 : 1) + livenessFailuresAtHeal;
   let lost = 0;
   const lostExamples: string[] = [];

@@ -5,6 +5,7 @@
  */
 import { type BugName, type KvConfig, KvNode, type KvNodeInit, type PeerMessage } from '../core/kv-node.js';
 import { dataKey, type KvRecord } from '../core/record.js';
+import { scanRange } from '../core/replication/anti-entropy.js';
 import type { KvReply, KvRequest } from '../core/replication/messages.js';
 import { hintKey } from '../core/replication/replica.js';
 import type { StorageWrite } from '../core/storage.js';
@@ -171,6 +172,22 @@ export class KvCluster {
       else if (this.ids.some((t) => same(storage.getDurable<KvRecord>('hints', hintKey(t, dk))))) copies++;
     }
     return copies;
+  }
+
+  /** Records held by live nodes that are not replicas of their key (awaiting orphan handoff). */
+  orphans(): number {
+    const anyNode = this.node(this.sim.liveNodeIds()[0]);
+    if (!anyNode) return 0;
+    let n = 0;
+    for (const id of this.sim.liveNodeIds()) {
+      const storage = this.sim.storageOf(id) as SimKvStorage | undefined;
+      if (!storage) continue;
+      for (const { range, replicas } of anyNode.allRanges()) {
+        if (replicas.includes(id)) continue;
+        n += scanRange(storage, range, 1_000_000).length;
+      }
+    }
+    return n;
   }
 
   /** Hints still held anywhere (hinted handoff has not finished). */
