@@ -7,7 +7,7 @@
  * The same class runs in the simulator and in a real node process; it never touches the world.
  */
 
-import { HybridClock } from './hlc.js';
+import { HybridClock, hlcPhysicalMs } from './hlc.js';
 import { identifierOf } from './id.js';
 import { localConfig, type SwimConfig } from './membership/config.js';
 import { Swim } from './membership/swim.js';
@@ -106,6 +106,12 @@ export interface KvConfig {
   handoffBatch: number;
   /** A member dead this long is taken off the ring and its ranges re-replicated (∞: never). */
   deadMemberReplacementMs: number;
+  /**
+   * Tombstones (and expired values) older than this are collected. Anti-entropy must have
+   * reached every replica within it, or a replica that missed the deletion could bring the old
+   * value back (Cassandra's gc_grace_seconds).
+   */
+  tombstoneGraceMs: number;
   swim: Partial<SwimConfig>;
   rpc: Partial<RpcConfig>;
 }
@@ -130,6 +136,7 @@ export const defaultKvConfig: KvConfig = {
   transitionGraceMs: 10_000,
   handoffBatch: 1024,
   deadMemberReplacementMs: 600_000,
+  tombstoneGraceMs: 24 * 3600_000,
   // Placement follows the members' advertised status, so metadata must converge quickly: a full
   // state exchange every 5 s bounds how long a node can miss a status change gossip dropped.
   swim: { pushPullIntervalMs: 5000 },
@@ -239,6 +246,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     handoffRecordsReceived: 0,
     handoffRecordsSent: 0,
     orphansHandedOff: 0,
+    tombstonesCollected: 0,
   };
 
   // Outputs gathered during one step.
@@ -952,6 +960,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     const ranges = this.replicatedRanges();
     if (ranges.length === 0) return;
     const { range, replicas } = ranges[this.antiEntropyCursor++ % ranges.length];
+    this.collectGarbage(range);
     const peers = replicas.filter((r) => r !== this.id && this.isHealthy(r));
     if (peers.length === 0) return;
     const peer = this.random.pick(peers);
@@ -969,6 +978,24 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     );
     this.sendRpc(outbox);
     this.antiEntropyCalls.set(callId, { peer, range });
+  }
+
+  /** Drops tombstones and expired values of a range once their grace period is over. */
+  private collectGarbage(range: RingRange): void {
+    const horizonMs = this.nowMs - this.config.tombstoneGraceMs;
+    for (const e of scanRange(this.overlay, range, this.config.antiEntropyScanLimit)) {
+      const r = e.value;
+      const deadSinceMs =
+        r.value === null
+          ? hlcPhysicalMs(r.hlc)
+          : r.expiresAtMs !== 0
+            ? r.expiresAtMs
+            : Number.POSITIVE_INFINITY;
+      if (deadSinceMs < horizonMs && !(r.siblings && r.siblings.length > 1)) {
+        this.overlay.put('data', e.key, null);
+        this.counters.tombstonesCollected++;
+      }
+    }
   }
 
   private orphanCursor = 0;
