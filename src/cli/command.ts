@@ -38,3 +38,8 @@ export class Progress {
     this.lastLen = 0;
   }
 }
+
+/** A two-column report: labels padded to one width, then values. */
+export function formatRows(rows: ReadonlyArray<readonly [string, string]>, labelWidth = 14): string {
+  return rows.map(([k, v]) => `${k.padEnd(labelWidth)} ${v}`).join('\n');
+}

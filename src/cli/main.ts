@@ -5,10 +5,11 @@
 import { UsageError } from './args.js';
 import type { Command, CommandGroup } from './command.js';
 import { checkGroup } from './commands/check.js';
+import { clusterGroup } from './commands/cluster.js';
 import { simGroup } from './commands/sim.js';
 import { startCommand } from './commands/start.js';
 
-const groups: CommandGroup[] = [simGroup, checkGroup];
+const groups: CommandGroup[] = [clusterGroup, simGroup, checkGroup];
 /** Commands that stand alone (`arpeggio start`), not under a group word. */
 const topCommands: Command[] = [startCommand];
 

@@ -29,15 +29,16 @@ export function ringVerdict(expected: readonly string[], observed: readonly Node
   const byId = new Map(observed.map((o) => [o.id, o]));
   const waiting = (reason: string): RingVerdict => ({ settled: false, reason });
   if (wanted.length === 0) return waiting('no node to wait for');
+  const statuses = new Map<string, { status: NodeHostStatus; core: NonNullable<NodeHostStatus['core']> }>();
   for (const id of wanted) {
     const o = byId.get(id);
     if (o?.status == null) return waiting(`${id} does not answer${o?.error ? ` (${o.error})` : ''}`);
     const s = o.status;
     if (s.state !== 'running') return waiting(`${id} is ${s.state}`);
     if (!s.ready || s.core === null) return waiting(`${id} is not ready yet (joining the ring)`);
+    statuses.set(id, { status: s, core: s.core });
   }
-  for (const id of wanted) {
-    const core = (byId.get(id)?.status as NodeHostStatus).core as NonNullable<NodeHostStatus['core']>;
+  for (const [id, { core }] of statuses) {
     if (core.status !== 'normal') {
       const h = core.handoff;
       const progress = h
@@ -53,8 +54,8 @@ export function ringVerdict(expected: readonly string[], observed: readonly Node
       return waiting(`${id}'s ring is [${ring.join(', ')}], not yet [${wanted.join(', ')}]`);
     }
   }
-  for (const id of wanted) {
-    const members = (byId.get(id)?.status as NodeHostStatus).members;
+  for (const [id, { status }] of statuses) {
+    const members = status.members;
     for (const other of wanted) {
       if (other === id) continue;
       const m = members.find((x) => x.id === other);

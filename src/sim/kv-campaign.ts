@@ -206,14 +206,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
       } else if (roll < 0.75) {
         f = 'write';
         invokeValue = value;
-        req = {
-          op: 'set',
-          key: bytes(key),
-          value: bytes(value),
-          consistency: 'linearizable',
-          expiresAtMs: 0,
-          condition: 'always',
-        };
+        req = plainSet(key, value, 'linearizable');
       } else {
         f = 'cas';
         // Expect one of the recent values of the key so that some CAS operations succeed.
@@ -256,14 +249,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
     const key = `s${process}-${issued}`;
     const value = `v${issued}`;
     attempted.push(key);
-    const req: KvRequest = {
-      op: 'set',
-      key: bytes(key),
-      value: bytes(value),
-      consistency: options.consistency,
-      expiresAtMs: 0,
-      condition: 'always',
-    };
+    const req = plainSet(key, value, options.consistency);
     cluster.send(target, req, clientTimeoutMs, (reply) => {
       countError(reply);
       const outcome = classify(reply);
@@ -414,14 +400,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
       const value = `w${i}`;
       const [writer, reader] = random.shuffle(live());
       probing++;
-      const write: KvRequest = {
-        op: 'set',
-        key: bytes(key),
-        value: bytes(value),
-        consistency: options.consistency,
-        expiresAtMs: 0,
-        condition: 'always',
-      };
+      const write = plainSet(key, value, options.consistency);
       cluster.send(writer, write, clientTimeoutMs, (reply) => {
         if (!reply?.ok) {
           probing--;
@@ -505,6 +484,18 @@ export function runKv(options: KvRunOptions): KvRunResult {
     virtualMs: sim.now(),
     traceDigest: sim.traceDigest(),
     violation,
+  };
+}
+
+/** SET key value at a level: no expiry, no condition. */
+function plainSet(key: string, value: string, consistency: Consistency): KvRequest {
+  return {
+    op: 'set',
+    key: bytes(key),
+    value: bytes(value),
+    consistency,
+    expiresAtMs: 0,
+    condition: 'always',
   };
 }
 

@@ -11,7 +11,7 @@ import {
   runChordExperiment,
 } from '../../sim/chord-experiment.js';
 import { boolFlag, floatFlag, intFlag, parseFlags, positionals, UsageError } from '../args.js';
-import { type Command, Progress } from '../command.js';
+import { type Command, formatRows, Progress } from '../command.js';
 
 const MAX_NODES = 65_536;
 const MAX_VNODES = 256;
@@ -133,7 +133,7 @@ function table(r: ChordExperimentResult, elapsedMs: number, replay: string): str
     ['elapsed', `${(elapsedMs / 1000).toFixed(1)} s`],
     ['replay', replay],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n');
+  return formatRows(rows);
 }
 
 export const simChordCommand: Command = {

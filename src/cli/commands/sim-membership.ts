@@ -17,7 +17,7 @@ import {
   type Summary,
 } from '../../sim/membership-experiment.js';
 import { boolFlag, choiceFlag, floatFlag, intFlag, parseFlags, positionals, UsageError } from '../args.js';
-import { type Command, Progress } from '../command.js';
+import { type Command, formatRows, Progress } from '../command.js';
 
 const MAX_NODES = 1024;
 const PRESETS = Object.keys(SWIM_PRESETS) as SwimPresetName[];
@@ -171,7 +171,7 @@ function table(
     ['elapsed', `${(elapsedMs / 1000).toFixed(1)} s`],
     ['replay', replay],
   ];
-  return rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n');
+  return formatRows(rows);
 }
 
 export const simMembershipCommand: Command = {
