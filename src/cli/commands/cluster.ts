@@ -184,7 +184,7 @@ async function up(argv: string[]): Promise<number> {
       out();
       for (const line of endpointRows(cluster, members)) out(line);
       out();
-      out(`Try:    redis-cli -p ${portOf(members[0].resp)}`);
+      out(`Try:    redis-cli -p ${portOf(members[0].resp)} SET greeting hello`);
       out(
         `        redis-cli -p ${portOf(members[members.length - 1].resp)} GET greeting   (any node serves any key)`,
       );
@@ -367,7 +367,14 @@ async function status(argv: string[]): Promise<number> {
       out(line);
     }
     out();
-    out(verdict.settled ? `ring: settled (${verdict.reason})` : `ring: not settled: ${verdict.reason}`);
+    const running = views.filter((v) => v.pid !== null).length;
+    out(
+      verdict.settled
+        ? `ring: settled (${verdict.reason})`
+        : running === 0
+          ? `ring: stopped (no node runs; \`arpeggio cluster up --dir ${dirFlag(p.values)}\` starts them again)`
+          : `ring: not settled: ${verdict.reason}`,
+    );
     return 0;
   });
 }
@@ -384,7 +391,11 @@ function statusRow(v: NodeView): string[] {
     if (m.id === v.node.id) continue;
     states.set(m.state, (states.get(m.state) ?? 0) + 1);
   }
-  const sees = [...states].map(([s, n]) => `${n} ${s}`).join(', ') || 'nobody';
+  const sees =
+    [...states]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([s, n]) => `${n} ${s}`)
+      .join(', ') || 'nobody';
   const h = core.handoff;
   const handoff = h ? `${h.purpose} ${h.rangesTotal - h.rangesLeft}/${h.rangesTotal}` : '-';
   const received = core.counters.handoffRecordsReceived + core.counters.antiEntropyRecordsReceived;
