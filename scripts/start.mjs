@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// `npm start`: builds if the sources are newer than the build, then runs the main job.
-// Until the node runtime lands, the main job is a simulated Chord ring of 1,024 nodes.
-import { spawnSync } from 'node:child_process';
+// `npm start`: builds if the sources are newer than the build, then runs a local cluster of three
+// real node processes in the foreground (`arpeggio cluster up --dir .arpeggio`), printing every
+// endpoint and a redis-cli line to try. Ctrl-C stops every node gracefully; `npm start` again
+// brings the cluster back with its data. Arguments go to `cluster up`: `npm start -- --nodes 5`.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -18,11 +20,20 @@ function newest(dir) {
 const built = 'dist/src/cli/main.js';
 if (!existsSync(built) || newest('src') > statSync(built).mtimeMs) {
   process.stderr.write('building…\n');
-  const b = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  const b = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], {
+    stdio: 'inherit',
+  });
   if (b.status !== 0) process.exit(b.status ?? 1);
 }
-const args = process.argv.slice(2);
-const r = spawnSync(process.execPath, ['bin/arpeggio.js', ...(args.length ? args : ['sim', 'chord', '--nodes', '1024'])], {
-  stdio: 'inherit',
-});
-process.exit(r.status ?? 1);
+
+const child = spawn(
+  process.execPath,
+  ['bin/arpeggio.js', 'cluster', 'up', '--dir', '.arpeggio', ...process.argv.slice(2)],
+  { stdio: 'inherit' },
+);
+// Ctrl-C reaches `cluster up` straight from the terminal (one process group), which then stops
+// every node; passing it on as well would count as a second Ctrl-C (kill at once). Signals sent to
+// this process alone are passed on.
+process.on('SIGINT', () => {});
+for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
