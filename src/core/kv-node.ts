@@ -32,7 +32,7 @@ import {
   type ReplicaResponse,
 } from './replication/messages.js';
 import type { CallResult, Operation, OperationIo } from './replication/operation.js';
-import { QuorumRead, QuorumWrite, type Target } from './replication/quorum.js';
+import { QuorumRead, QuorumWrite } from './replication/quorum.js';
 import { hintRange, Replica } from './replication/replica.js';
 import { transitionFor } from './replication/transitions.js';
 import type { Ring } from './ring.js';

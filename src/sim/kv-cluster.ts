@@ -116,11 +116,7 @@ export class KvCluster {
     let ring: string | null = null;
     for (const id of this.sim.liveNodeIds()) {
       const status = this.node(id)?.status();
-      if (
-        !status ||
-        status.status !== 'normal' ||
-        status.pendingJoins.length + status.pendingLeaves.length > 0
-      )
+      if (status?.status !== 'normal' || status.pendingJoins.length + status.pendingLeaves.length > 0)
         return false;
       const mine = status.ringMembers.join(',');
       if (ring !== null && mine !== ring) return false;

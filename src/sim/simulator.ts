@@ -333,7 +333,7 @@ export class Simulator<M, Q = never, R = never, W = never, I = undefined> {
    */
   invoke(id: NodeId, command: (node: ProtocolNode<M, Q, R, W>, nowMs: number) => Ready<M, R, W>): void {
     const node = this.nodes.get(id);
-    if (!node || node.status !== 'up' || !node.instance) return;
+    if (node?.status !== 'up' || !node.instance) return;
     this.record(`invoke ${id}`);
     this.handleReady(node, command(node.instance, this.localTime(node)));
   }

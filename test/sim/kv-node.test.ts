@@ -55,13 +55,13 @@ const get = (
   key: enc.encode(key),
   consistency,
 });
-const valueOf = (r: KvReply) => (r.ok && r.value ? dec.decode(r.value) : null);
+const textOf = (r: KvReply) => (r.ok && r.value ? dec.decode(r.value) : null);
 
 describe('replication', () => {
   test('any node coordinates any key; a quorum write is read back through every other node', () => {
     const cluster = boot(5);
     assert.ok(call(cluster, 'n1', set('k', 'v')).ok);
-    for (const id of cluster.ids) assert.equal(valueOf(call(cluster, id, get('k'))), 'v');
+    for (const id of cluster.ids) assert.equal(textOf(call(cluster, id, get('k'))), 'v');
     const holders = [...cluster.storedRecords(enc.encode('k')).values()].filter(Boolean).length;
     assert.ok(holders >= 2 && holders <= 3, `stored on ${holders} nodes`);
   });
@@ -97,7 +97,7 @@ describe('replication', () => {
     const w = call(cluster, 'n1', set('s', 'mine', 'session'));
     assert.ok(w.ok && w.context);
     const r = call(cluster, 'n4', { ...get('s', 'session'), context: w.ok ? w.context : undefined });
-    assert.equal(valueOf(r), 'mine');
+    assert.equal(textOf(r), 'mine');
   });
 
   test('tombstones and expired values are collected after the grace period', () => {
@@ -134,7 +134,7 @@ describe('membership changes', () => {
     const fair = (keys * 3) / 4;
     assert.ok(received <= fair * 1.15, `the new node holds ${received} keys, fair share ${fair}`);
     assert.ok(received >= fair * 0.5, `the new node holds ${received} keys, fair share ${fair}`);
-    for (let i = 0; i < keys; i += 7) assert.ok(valueOf(call(cluster, 'n4', get(`key${i}`))) !== null);
+    for (let i = 0; i < keys; i += 7) assert.ok(textOf(call(cluster, 'n4', get(`key${i}`))) !== null);
   });
 
   test('a graceful leave hands every range off: every key stays readable', () => {
@@ -142,6 +142,6 @@ describe('membership changes', () => {
     for (let i = 0; i < 300; i++) assert.ok(call(cluster, 'n1', set(`k${i}`, `v${i}`, 'one')).ok);
     cluster.leave('n2');
     assert.ok(cluster.sim.runUntil(() => cluster.hasLeft('n2') && cluster.membershipConverged(), 60_000, 50));
-    for (let i = 0; i < 300; i++) assert.equal(valueOf(call(cluster, 'n3', get(`k${i}`, 'all'))), `v${i}`);
+    for (let i = 0; i < 300; i++) assert.equal(textOf(call(cluster, 'n3', get(`k${i}`, 'all'))), `v${i}`);
   });
 });
