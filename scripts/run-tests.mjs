@@ -23,5 +23,7 @@ if (files.length === 0) {
   console.error(`no test files matched ${filters.join(' ') || 'dist/test/**/*.test.js'}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], {
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);

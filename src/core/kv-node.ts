@@ -508,6 +508,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         key: req.key,
         record,
         targets: plan.targets,
+        spares: plan.spares,
         required: Math.min(required, n) + plan.extra,
         deadlineMs,
         success: { ok: true, applied: true, context: { vv } },

@@ -40,6 +40,8 @@ export interface PlacementConfig {
 
 export interface WritePlan {
   targets: Target[];
+  /** Healthy nodes beyond the targets, in ring order, to stand in for targets that fail. */
+  spares: NodeId[];
   /** Acknowledgements needed beyond the level's own W (one per replica outside the N natural). */
   extra: number;
 }
@@ -196,8 +198,14 @@ export class Placement {
   writePlan(keyId: number, isHealthy: (id: NodeId) => boolean, nowMs: number): WritePlan {
     const targets = this.sloppyTargets(keyId, isHealthy);
     const extras = this.extraReplicas(keyId, nowMs);
-    for (const id of extras) targets.push({ node: id });
-    return { targets, extra: extras.length };
+    for (const id of extras) targets.push({ node: id, extra: true });
+    const used = new Set(targets.map((t) => t.node));
+    const ring = this.ring();
+    const spares =
+      ring.memberCount === 0
+        ? []
+        : ring.preferenceList(keyId, ring.memberCount).filter((id) => !used.has(id) && isHealthy(id));
+    return { targets, spares, extra: extras.length };
   }
 
   /** Where a read goes: the natural replicas, with sloppy substitutes for unhealthy ones. */

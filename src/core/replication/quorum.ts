@@ -15,6 +15,8 @@ import type { CallResult, Operation, OperationIo } from './operation.js';
 export interface Target {
   node: NodeId;
   hintFor?: NodeId;
+  /** A replica outside the natural N during a membership change: it must answer itself. */
+  extra?: boolean;
 }
 
 interface Tally {
@@ -33,6 +35,12 @@ export interface QuorumWriteInit {
   key: Uint8Array;
   record: KvRecord;
   targets: Target[];
+  /**
+   * Healthy nodes beyond the targets, in ring order: when a call to a natural replica (or its
+   * substitute) fails, the next spare takes the write as a hint for that replica, so a node that
+   * died a moment ago — before the failure detector noticed — costs latency, not the write.
+   */
+  spares?: NodeId[];
   required: number;
   deadlineMs: number;
   /** The reply on success (set, del and their variants answer differently). */
@@ -69,6 +77,14 @@ export class QuorumWrite implements Operation {
     else {
       this.tally.failures++;
       if (!result.error.definite) this.tally.failuresDefinite = false;
+      const failed = this.callTargets.get(callId) as Target;
+      const spare = this.replied ? undefined : this.init.spares?.shift();
+      if (spare !== undefined && !failed.extra) {
+        const stand: Target = { node: spare, hintFor: failed.hintFor ?? failed.node };
+        const id = io.call(spare, { op: 'write', key: this.init.key, record: this.init.record, hintFor: stand.hintFor });
+        this.tally.outstanding.add(id);
+        this.callTargets.set(id, stand);
+      }
     }
     if (!this.replied) {
       if (this.tally.acks >= this.init.required) this.respond(io, this.init.success);
