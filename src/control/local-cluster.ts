@@ -22,6 +22,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import {
   closeSync,
   existsSync,
@@ -55,15 +56,22 @@ export const DEFAULT_BASE_PORT = 7100;
 export const DEFAULT_NODE_COUNT = 3;
 
 /**
- * Knobs for nodes that share one machine: loopback round trips are well under a millisecond, so
- * SWIM can probe five times a second (a dead node is suspected within ~0.3 s, declared dead
- * within a few seconds), and a membership change needs only a short grace period: it must outlast
- * the time gossip takes to reach every node, about log(N) probe periods; 2 s is ten periods.
- * (The defaults, 1 s probes and a 10 s grace period, are for networks.)
+ * Knobs for nodes that share one machine. Loopback round trips are well under a millisecond, but
+ * the nodes share a few cores and each write waits for an fdatasync, so under load a node can
+ * take a few hundred milliseconds to answer: timeouts must tolerate that, or healthy nodes are
+ * taken for failed ones (suspected by SWIM, their circuit breakers opened) and writes refused.
+ * - SWIM probes twice a second with a 250 ms probe timeout (the network default: once a second,
+ *   200 ms); a crashed node is suspected within about a second.
+ * - RPC attempts time out after 1 s (the `lan` preset; the `local` preset's 250 ms suits the
+ *   simulator, where nothing is ever slow).
+ * - A membership change waits 2.5 s (5 probe periods) for gossip to reach every node before
+ *   ranges move; the rule is "longer than gossip takes to reach everyone", about log(N) periods.
+ *   (The default, 10 s, is for networks.)
  */
 export const LOCAL_KV_CONFIG: Partial<KvConfig> = {
-  transitionGraceMs: 2000,
-  swim: { probeIntervalMs: 200, probeTimeoutMs: 100, pushPullIntervalMs: 2000 },
+  transitionGraceMs: 2500,
+  swim: { probeIntervalMs: 500, probeTimeoutMs: 250, pushPullIntervalMs: 2000 },
+  rpc: { requestTimeoutMs: 1000 },
 };
 
 /** How long a leaving node may take to hand its ranges over (its --leave-timeout-ms). */
@@ -564,7 +572,11 @@ export class LocalCluster {
     } catch {
       // exited meanwhile
     }
+    const child = this.children.get(id);
+    const reaped = child === undefined ? Promise.resolve() : once(child, 'exit');
     const gone = await waitGone(pid, ticks, timeoutMs);
+    // A child of this process is gone for good once reaped: no zombie is left when we exit.
+    if (gone) await reaped;
     if (gone) this.saveNodes([{ ...node, pid: null, state: 'stopped' }]);
     return { id, pid, stopped: true, ms: gone ? Date.now() - started : -1 };
   }
