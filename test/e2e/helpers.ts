@@ -67,10 +67,10 @@ export function redisAt(t: TestContext, address: string): Redis {
 }
 
 export const keyName = (prefix: string, i: number) => `${prefix}${String(i).padStart(5, '0')}`;
-export const valueOf = (key: string) => `value of ${key}`;
+export const expectedValue = (key: string) => `value of ${key}`;
 
 /**
- * SETs every key (value `valueOf(key)`) at `quorum`, spread over the clients, in pipelines of
+ * SETs every key (value `expectedValue(key)`) at `quorum`, spread over the clients, in pipelines of
  * `batch`; every reply must be OK (an acknowledged write).
  */
 export async function writeKeys(clients: Redis[], keys: string[], batch = 100): Promise<void> {
@@ -81,7 +81,7 @@ export async function writeKeys(clients: Redis[], keys: string[], batch = 100): 
       await client.call('CONSISTENCY', 'quorum');
       for (let i = c; i < chunks.length; i += clients.length) {
         const pipeline = client.pipeline();
-        for (const key of chunks[i]) pipeline.set(key, valueOf(key));
+        for (const key of chunks[i]) pipeline.set(key, expectedValue(key));
         const results = (await pipeline.exec()) ?? [];
         for (const [j, [error, reply]] of results.entries()) {
           assert.equal(error, null, `SET ${chunks[i][j]} failed: ${error?.message}`);
@@ -92,14 +92,14 @@ export async function writeKeys(clients: Redis[], keys: string[], batch = 100): 
   );
 }
 
-/** Keys whose value read at `quorum` through `client` is not `valueOf(key)` (MGET in batches). */
+/** Keys whose value read at `quorum` through `client` is not `expectedValue(key)` (MGET in batches). */
 export async function missingKeys(client: Redis, keys: string[], batch = 200): Promise<string[]> {
   await client.call('CONSISTENCY', 'quorum');
   const missing: string[] = [];
   for (let i = 0; i < keys.length; i += batch) {
     const chunk = keys.slice(i, i + batch);
     const values = await client.mget(...chunk);
-    for (const [j, v] of values.entries()) if (v !== valueOf(chunk[j])) missing.push(chunk[j]);
+    for (const [j, v] of values.entries()) if (v !== expectedValue(chunk[j])) missing.push(chunk[j]);
   }
   return missing;
 }

@@ -25,7 +25,7 @@ import { identifierOf } from '../../src/core/id.js';
 import { splitDataKey } from '../../src/core/record.js';
 import { Ring } from '../../src/core/ring.js';
 import { STORE_DIR } from '../../src/runtime/node-host.js';
-import { clusterDir, keyName, missingKeys, redisAt, valueOf, writeKeys } from './helpers.js';
+import { clusterDir, expectedValue, keyName, missingKeys, redisAt, writeKeys } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/arpeggio.js');
@@ -166,13 +166,13 @@ describe('a local cluster of real node processes', { timeout: 120_000 }, () => {
           try {
             const v = await client.get(key);
             reads++;
-            if (v !== valueOf(key)) failures.push(`GET ${key} answered ${v}`);
+            if (v !== expectedValue(key)) failures.push(`GET ${key} answered ${v}`);
           } catch (e) {
             failures.push(`GET ${key}: ${(e as Error).message}`);
           }
           const fresh = keyName(`m${c}:`, i);
           try {
-            const r = await client.set(fresh, valueOf(fresh));
+            const r = await client.set(fresh, expectedValue(fresh));
             if (r === 'OK') written.push(fresh);
             else failures.push(`SET ${fresh} answered ${r}`);
           } catch (e) {
