@@ -746,16 +746,21 @@ export class LocalCluster {
 
 // ---- files ---------------------------------------------------------------------------------
 
+/** The port scheme: node nI's ports from the base port (all 0, "the OS picks", for base 0). */
+export function nodePorts(basePort: number, index: number): { peer: number; resp: number } {
+  const port = (offset: number) => (basePort === 0 ? 0 : basePort + PORT_STRIDE * (index - 1) + offset);
+  return { peer: port(PEER_PORT_OFFSET), resp: port(RESP_PORT_OFFSET) };
+}
+
 function newNode(file: ClusterFile, index: number): LocalNode {
-  const port = (offset: number) =>
-    file.basePort === 0 ? 0 : file.basePort + PORT_STRIDE * (index - 1) + offset;
+  const ports = nodePorts(file.basePort, index);
   const address = (p: number) => `${file.host.includes(':') ? `[${file.host}]` : file.host}:${p}`;
   return {
     id: `n${index}`,
     index,
     data: `n${index}`,
-    peer: address(port(PEER_PORT_OFFSET)),
-    resp: address(port(RESP_PORT_OFFSET)),
+    peer: address(ports.peer),
+    resp: address(ports.resp),
     pid: null,
     state: 'stopped',
   };
