@@ -94,6 +94,8 @@ export type LocalClusterErrorCode =
   | 'STOP_TIMEOUT'
   /** A leaving node did not hand its ranges over (or did not exit) in time. */
   | 'LEAVE_FAILED'
+  /** The last member cannot leave: nobody would hold its keys. */
+  | 'LAST_NODE'
   /** --replicas or --vnodes differ from those the cluster was made with. */
   | 'SETTINGS_MISMATCH';
 
@@ -509,6 +511,12 @@ export class LocalCluster {
     const node = this.node(id);
     if (node.state === 'left')
       throw new LocalClusterError('NOT_RUNNING', `${id} has left the cluster already`);
+    if (this.members().length === 1) {
+      throw new LocalClusterError(
+        'LAST_NODE',
+        `${id} is the last node: there is nobody to hand its ranges to (stop the cluster with \`cluster down\`)`,
+      );
+    }
     const pid = this.pidOf(node);
     if (pid === null) {
       throw new LocalClusterError(

@@ -98,6 +98,12 @@ describe('the local cluster manager', () => {
     await rejectsWith(cluster.remove('n9'), 'NO_SUCH_NODE', /no node 'n9'.*nodes: n1, n2, n3/);
   });
 
+  test('the last node cannot be removed: nobody would hold its keys', async (t) => {
+    const dir = tempDir(t);
+    fakeCluster(dir, ['n1'], []);
+    await rejectsWith(LocalCluster.open({ dir }).remove('n1'), 'LAST_NODE', /n1 is the last node/);
+  });
+
   test('--replicas or --vnodes other than the cluster was made with are refused', async (t) => {
     const dir = tempDir(t);
     fakeCluster(dir, ['n1'], []);

@@ -59,6 +59,11 @@ async function guarded(label: string, json: boolean, body: () => Promise<number>
   } catch (e) {
     if (!(e instanceof LocalClusterError)) throw e;
     err(`${label}: ${e.code}: ${e.detail}`);
+    if (e.code === 'NODE_FAILED' && e.detail.includes('PORT_IN_USE')) {
+      err(
+        '  another program listens on that port: choose other ports with --base-port (npm start -- --base-port 7200)',
+      );
+    }
     if (json) out(JSON.stringify({ event: 'failed', code: e.code, message: e.detail }));
     return 1;
   }
