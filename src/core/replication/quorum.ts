@@ -81,7 +81,12 @@ export class QuorumWrite implements Operation {
       const spare = this.replied ? undefined : this.init.spares?.shift();
       if (spare !== undefined && !failed.extra) {
         const stand: Target = { node: spare, hintFor: failed.hintFor ?? failed.node };
-        const id = io.call(spare, { op: 'write', key: this.init.key, record: this.init.record, hintFor: stand.hintFor });
+        const id = io.call(spare, {
+          op: 'write',
+          key: this.init.key,
+          record: this.init.record,
+          hintFor: stand.hintFor,
+        });
         this.tally.outstanding.add(id);
         this.callTargets.set(id, stand);
       }
