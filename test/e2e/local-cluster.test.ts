@@ -33,12 +33,21 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Records each node has received so far, by handoff and by anti-entropy. */
-function received(views: NodeView[]): Record<string, number> {
-  const out: Record<string, number> = {};
+/**
+ * Records moved so far, per node: `pulled` are those it asked for and got (handoff and
+ * anti-entropy answers), `pushed` those it sent to others unasked (it found them missing there).
+ * What a node received is what it pulled plus what others pushed to it.
+ */
+function flows(views: NodeView[]): Record<string, { pulled: number; pushed: number }> {
+  const out: Record<string, { pulled: number; pushed: number }> = {};
   for (const v of views) {
     const c = v.status?.core?.counters;
-    if (c) out[v.node.id] = c.handoffRecordsReceived + c.antiEntropyRecordsReceived;
+    if (c) {
+      out[v.node.id] = {
+        pulled: c.handoffRecordsReceived + c.antiEntropyRecordsReceived,
+        pushed: c.handoffRecordsSent + c.antiEntropyRecordsSent,
+      };
+    }
   }
   return out;
 }
@@ -138,7 +147,7 @@ describe('a local cluster of real node processes', { timeout: 120_000 }, () => {
     await again.cluster.down();
   });
 
-  test('a fourth node receives at most 1.15 × its fair share and the others nothing, while reads and writes go on; a removed node leaves every key readable', async (t) => {
+  test('a fourth node receives at most 1.15 × its fair share and the others pull nothing, while reads and writes go on; a removed node leaves every key readable', async (t) => {
     const dir = await clusterDir(t);
     const K = 3000;
     const N = 3;
@@ -152,7 +161,7 @@ describe('a local cluster of real node processes', { timeout: 120_000 }, () => {
     const keys = range(K).map((i) => keyName('k:', i));
     const clients = cluster.members().map((n) => redisAt(t, n.resp));
     await writeKeys(clients, keys);
-    const before = received(await cluster.observe());
+    const before = flows(await cluster.observe());
 
     // Reads of the K keys and writes of new ones, one at a time per client, while n4 joins.
     let moving = true;
@@ -190,22 +199,33 @@ describe('a local cluster of real node processes', { timeout: 120_000 }, () => {
     assert.deepEqual(failures, [], 'every read and write issued during the move succeeded');
     assert.ok(reads > 0 && written.length > 0, 'the workload ran during the move');
 
-    const after = received(await cluster.observe());
+    const after = flows(await cluster.observe());
     const fairShare = (K * N) / 4;
-    const gained = Object.fromEntries(['n1', 'n2', 'n3'].map((id) => [id, after[id] - before[id]]));
+    const old = ['n1', 'n2', 'n3'];
+    const pulledByOld = Object.fromEntries(old.map((id) => [id, after[id].pulled - before[id].pulled]));
+    const pushedByOld = old.reduce((sum, id) => sum + after[id].pushed - before[id].pushed, 0);
     t.diagnostic(
-      `join of n4 took ${joinMs} ms; n4 received ${after.n4} records (fair share ${fairShare} of the ${K} keys, ` +
-        `plus the new keys written meanwhile); n1..n3 received ${JSON.stringify(gained)}; ` +
-        `${reads} reads and ${written.length} writes during the move`,
+      `join of n4 took ${joinMs} ms; n4 pulled ${after.n4.pulled} records (fair share ${fairShare} of the ${K} keys, ` +
+        `plus new keys written meanwhile) and pushed ${after.n4.pushed}; n1..n3 pulled ${JSON.stringify(pulledByOld)} ` +
+        `and pushed ${pushedByOld}; ${reads} reads and ${written.length} writes during the move`,
     );
-    for (const id of ['n1', 'n2', 'n3']) {
-      // From 3 nodes to 4 with N = 3 every old node only loses ranges. It may still be sent a
-      // few of the keys written during the move, which a replica can see later than another.
+    // From 3 nodes to 4 with N = 3 every old node only loses ranges: it pulls nothing. Allowed: a
+    // few of the keys written during the move, which one replica can see a moment later than
+    // another. What n4 pushes back while it copies is the records of the slices that differed,
+    // which it has just pulled from that very node: an echo of what the node holds already, never
+    // more than n4 pulled (measured and documented in docs/CLUSTER.md; the core could skip it).
+    // What old nodes push goes to n4 in anti-entropy rounds, or to each other for late keys.
+    const slack = written.length * 0.05 + 5;
+    for (const id of old) {
       assert.ok(
-        gained[id] <= written.length * 0.05 + 5,
-        `${id}'s ranges did not grow, yet it received ${gained[id]} records`,
+        pulledByOld[id] <= slack,
+        `${id}'s ranges did not grow, yet it pulled ${pulledByOld[id]} records`,
       );
     }
+    assert.ok(
+      after.n4.pushed <= after.n4.pulled + slack,
+      `n4 pushed ${after.n4.pushed} records to nodes whose ranges did not grow, more than it pulled from them`,
+    );
     const n4Client = redisAt(t, n4.resp);
     assert.deepEqual(
       await missingKeys(n4Client, [...keys, ...written]),
