@@ -323,8 +323,9 @@ Usage: arpeggio cluster status [--dir ${DEFAULT_DIR}] [--json]
 
 For each node: its process (from the lock file), and what it reports over its Redis port
 (ARPEGGIO.STATUS): membership status (joining, normal, leaving), how many members its ring has,
-how it sees the others (alive, suspect, dead), handoff progress, records received by handoff and
-anti-entropy. Then whether the ring has settled, or what it still waits for.
+how it sees the others (alive, suspect, dead), handoff progress, and the records it has moved by
+handoff and anti-entropy: pulled (asked for and received) and pushed (sent to others). Then
+whether the ring has settled, or what it still waits for.
 --json prints {"dir","settled","reason","nodes":[{"id","pid","running","state","peer","resp","data","status"}]}
 with each node's full status as ARPEGGIO.STATUS returns it.
 
@@ -366,7 +367,7 @@ async function status(argv: string[]): Promise<number> {
     out(`arpeggio cluster in ${shown(cluster.dir)}`);
     out();
     for (const line of table([
-      ['node', 'pid', 'process', 'member', 'ring', 'sees', 'handoff', 'received', 'resp (redis)'],
+      ['node', 'pid', 'process', 'member', 'ring', 'sees', 'handoff', 'pulled', 'pushed', 'resp (redis)'],
       ...views.map(statusRow),
     ])) {
       out(line);
@@ -389,7 +390,7 @@ function statusRow(v: NodeView): string[] {
   const core = v.status?.core ?? null;
   if (v.status === null || core === null) {
     const why = v.pid !== null && v.error ? `(${v.error})` : '-';
-    return [v.node.id, String(v.pid ?? '-'), process, why, '-', '-', '-', '-', v.node.resp];
+    return [v.node.id, String(v.pid ?? '-'), process, why, '-', '-', '-', '-', '-', v.node.resp];
   }
   const states = new Map<string, number>();
   for (const m of v.status.members) {
@@ -403,7 +404,9 @@ function statusRow(v: NodeView): string[] {
       .join(', ') || 'nobody';
   const h = core.handoff;
   const handoff = h ? `${h.purpose} ${h.rangesTotal - h.rangesLeft}/${h.rangesTotal}` : '-';
-  const received = core.counters.handoffRecordsReceived + core.counters.antiEntropyRecordsReceived;
+  // Records moved by handoff and anti-entropy: pulled (asked for and received), pushed (sent).
+  const pulled = core.counters.handoffRecordsReceived + core.counters.antiEntropyRecordsReceived;
+  const pushed = core.counters.handoffRecordsSent + core.counters.antiEntropyRecordsSent;
   return [
     v.node.id,
     String(v.pid),
@@ -412,7 +415,8 @@ function statusRow(v: NodeView): string[] {
     `${core.ringMembers.length} node${core.ringMembers.length === 1 ? '' : 's'}`,
     sees,
     handoff,
-    String(received),
+    String(pulled),
+    String(pushed),
     v.node.resp,
   ];
 }
