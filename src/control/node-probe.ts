@@ -54,8 +54,9 @@ export function processExists(pid: number): boolean {
 export function startTicksOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // A zombie has exited: it is not running even though its pid still exists.
+    // The command name (field 2) is in parentheses and may contain spaces: split after it.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // State Z, a zombie, has exited: it runs no more although its pid is not free yet.
     if (fields[0] === 'Z') return 'exited';
     return fields[19];
   } catch {
@@ -77,7 +78,7 @@ export function respCommand(address: string, args: string[], timeoutMs: number):
   const { host, port } = parseAddress(address);
   const request = Buffer.concat([
     Buffer.from(`*${args.length}\r\n`),
-    ...args.map((a) => Buffer.concat([Buffer.from(`$${Buffer.byteLength(a)}\r\n${a}\r\n`)])),
+    ...args.map((a) => Buffer.from(`$${Buffer.byteLength(a)}\r\n${a}\r\n`)),
   ]);
   return new Promise<string>((resolve, reject) => {
     const socket = connect({ host, port });
