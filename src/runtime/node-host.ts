@@ -29,6 +29,7 @@ import {
 } from '../core/kv-node.js';
 import type { Member } from '../core/membership/types.js';
 import { SeededRandom } from '../core/random.js';
+import { isAbsent, type KvRecord, splitDataKey } from '../core/record.js';
 import { type KvReply, type KvRequest, kvError } from '../core/replication/messages.js';
 import type { StorageWrite } from '../core/storage.js';
 import type { NodeId, Ready } from '../core/types.js';
@@ -132,8 +133,11 @@ export interface NodeHostStatus {
   members: Array<{ id: NodeId; state: Member['state']; incarnation: number; meta: Member['meta'] }>;
   /** Client requests the host is waiting on. */
   inflightRequests: number;
-  /** The release queue: batches waiting for a flush, flushes so far, best grouping. */
-  storage: { unreleasedBatches: number; flushes: number; maxBatchesPerFlush: number };
+  /**
+   * The release queue (batches waiting for a flush, flushes so far, best grouping) and the hinted
+   * writes this node holds for unreachable replicas.
+   */
+  storage: { unreleasedBatches: number; flushes: number; maxBatchesPerFlush: number; hintsPending?: number };
   connectedPeers: NodeId[];
   /** The core's own snapshot (ring members, membership status, handoffs, counters), once running. */
   core: Omit<ReturnType<KvNode['status']>, 'members'> | null;
@@ -444,6 +448,44 @@ export class NodeHost implements NodeApi {
     return this.node?.isReady() ?? false;
   }
 
+  /**
+   * Live user keys this node's store holds (its own replicas, in ring-position order, not key
+   * order), starting after `cursor`, at most `limit` of them, whose bytes start with `prefix`.
+   * Reads at most `maxExamined` records per call, so a sparse prefix costs a bounded amount of
+   * work per page: a page may hold fewer than `limit` keys (even none) with a cursor to go on.
+   * `cursor` is null once the store is exhausted. Local only: not a cluster-wide listing.
+   */
+  scanLocal(options: {
+    prefix: Uint8Array;
+    cursor: Uint8Array | null;
+    limit: number;
+    maxExamined?: number;
+  }): { keys: Uint8Array[]; cursor: Uint8Array | null } {
+    if (this.state !== 'running' && this.state !== 'closing') return { keys: [], cursor: null };
+    const { prefix, limit } = options;
+    const budget = Math.max(limit, options.maxExamined ?? 10_000);
+    const nowMs = Date.now();
+    const keys: Uint8Array[] = [];
+    let after = options.cursor;
+    let examined = 0;
+    while (keys.length < limit && examined < budget) {
+      // The smallest key greater than `after` is `after` followed by a zero byte.
+      const start = after === null ? undefined : Uint8Array.from([...after, 0]);
+      const page = this.store.scan<KvRecord>('data', { start, limit: Math.min(1000, budget - examined) });
+      if (page.length === 0) return { keys, cursor: null };
+      for (const entry of page) {
+        examined++;
+        after = entry.key;
+        const { userKey } = splitDataKey(entry.key);
+        if (startsWith(userKey, prefix) && !isAbsent(entry.value, nowMs)) {
+          keys.push(Uint8Array.from(userKey));
+          if (keys.length === limit) break;
+        }
+      }
+    }
+    return { keys, cursor: after };
+  }
+
   /** The N natural replicas of a key by this node's ring (operators, tests). */
   replicasOf(key: Uint8Array): NodeId[] {
     return this.node?.replicasOf(key) ?? [];
@@ -479,6 +521,7 @@ export class NodeHost implements NodeApi {
         unreleasedBatches: this.queue.unreleased,
         flushes: this.queue.stats.flushes,
         maxBatchesPerFlush: this.queue.stats.maxBatchesPerFlush,
+        hintsPending: this.state === 'closed' ? 0 : this.store.count('hints'),
       },
       connectedPeers: this.state === 'closed' ? [] : this.transport.connectedPeers().sort(),
       core: rest,
@@ -707,6 +750,12 @@ function checkOptions(options: NodeHostOptions): KvConfig {
   const tick = options.tickIntervalMs ?? 10;
   if (!(Number.isFinite(tick) && tick >= 1)) bad(`tickIntervalMs must be ≥ 1, got ${tick}`);
   return config;
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
 }
 
 function formatAddress(host: string, port: number): string {

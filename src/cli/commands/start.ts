@@ -7,9 +7,16 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Logger, pino } from 'pino';
 import type { KvConfig } from '../../core/kv-node.js';
+import { createHttpServer } from '../../frontends/http/server.js';
 import { createRespServer } from '../../frontends/resp/server.js';
 import { isRuntimeError, messageOf } from '../../runtime/errors.js';
-import { type FrontDoorStarter, NodeHost, type NodeHostOptions } from '../../runtime/node-host.js';
+import { NodeMetrics } from '../../runtime/metrics.js';
+import {
+  type FrontDoorStarter,
+  type NodeApi,
+  NodeHost,
+  type NodeHostOptions,
+} from '../../runtime/node-host.js';
 import { parseFlags, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -27,7 +34,9 @@ Flags:
   --peer-port P           port for other nodes (0: the OS picks; the start line says which)
   --resp-port R           port for Redis clients (RESP); 0: the OS picks. Without it the node
                           serves its peers only (clients use the other nodes)
-  --http-port H           port for the HTTP API (when this build has it)
+  --http-port H           port for the HTTP API and /metrics (docs/HTTP-API.md); 0: the OS picks
+  --http-token T          require "Authorization: Bearer T" on every HTTP route but /healthz.
+                          Prefer ARPEGGIO_HTTP_TOKEN or the config file (flags show in ps)
   --join HOST:PORT[,…]    peer addresses of nodes already in the cluster; none for the first node.
                           The node's own address may be in the list (give every node the same one)
   --id NAME               the node's name at its first start (default: n- and 8 hex digits); kept
@@ -77,6 +86,7 @@ const FLAGS = {
   'peer-port': { type: 'string' },
   'resp-port': { type: 'string' },
   'http-port': { type: 'string' },
+  'http-token': { type: 'string' },
   join: { type: 'string' },
   id: { type: 'string' },
   host: { type: 'string' },
@@ -104,6 +114,8 @@ export interface StartSettings {
   peerPort: number;
   respPort: number | undefined;
   httpPort: number | undefined;
+  /** Bearer token the HTTP API requires (flag, ARPEGGIO_HTTP_TOKEN, config file); none: open. */
+  httpToken: string | undefined;
   host: string;
   advertiseHost: string;
   join: string[];
@@ -177,6 +189,12 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     peerPort,
     respPort,
     httpPort: int(raw, 'http-port', 0, 65535),
+    httpToken:
+      text(fromFlags, 'http-token') ??
+      (env.ARPEGGIO_HTTP_TOKEN !== undefined && env.ARPEGGIO_HTTP_TOKEN !== ''
+        ? env.ARPEGGIO_HTTP_TOKEN
+        : undefined) ??
+      text(fromFile, 'http-token'),
     host,
     advertiseHost: text(raw, 'advertise-host') ?? host,
     join: list(raw.join),
@@ -207,12 +225,23 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 function frontDoorsFor(s: StartSettings, logger: Logger): Record<string, FrontDoorStarter> {
   const doors: Record<string, FrontDoorStarter> = {};
   if (s.respPort !== undefined) doors.resp = respFrontDoor(s, logger);
-  if (s.httpPort !== undefined) {
-    doors.http = async () => {
-      throw new Error('the HTTP front door is not part of this build yet; leave out --http-port');
-    };
-  }
+  if (s.httpPort !== undefined) doors.http = httpFrontDoor(s, logger);
   return doors;
+}
+
+/** The HTTP API on --http-port, advertised as `http`; its /metrics counts the HTTP door's requests. */
+function httpFrontDoor(s: StartSettings, logger: Logger): FrontDoorStarter {
+  return async (api) => {
+    const metrics = new NodeMetrics(() => api.status());
+    const host = api as NodeApi & Partial<Pick<NodeHost, 'scanLocal'>>;
+    const server = createHttpServer(metrics.instrument(host, 'http'), {
+      metrics,
+      ...(s.httpToken !== undefined ? { token: s.httpToken } : {}),
+      logger: logger.child({ component: 'http' }),
+    });
+    const { port } = await server.listen(s.httpPort ?? 0, s.host);
+    return { address: formatAddress(s.advertiseHost, port), close: () => server.close() };
+  };
 }
 
 /** The Redis-protocol server on --resp-port, advertised as `resp`. */
