@@ -140,7 +140,10 @@ export const defaultKvConfig: KvConfig = {
   // Placement follows the members' advertised status, so metadata must converge quickly: a full
   // state exchange every 5 s bounds how long a node can miss a status change gossip dropped.
   swim: { pushPullIntervalMs: 5000 },
-  rpc: {},
+  // Real processes answer within milliseconds but stall for tens under bursts and GC; attempts
+  // time out after a second so a busy peer is not mistaken for a dead one (the simulator's
+  // campaigns use tighter values to match their 1–3 ms links).
+  rpc: { requestTimeoutMs: 1000 },
 };
 
 /** Refuses a configuration whose quorums cannot work, with the reason. */
@@ -851,13 +854,16 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       h.tasks.shift();
       return;
     }
-    const mine = recordsInSlices(
-      this.overlay,
-      task.range,
-      this.config.antiEntropyDepth,
-      response.differing,
-      this.config.antiEntropyScanLimit,
-      this.config.handoffBatch,
+    const mine = notIn(
+      recordsInSlices(
+        this.overlay,
+        task.range,
+        this.config.antiEntropyDepth,
+        response.differing,
+        this.config.antiEntropyScanLimit,
+        this.config.handoffBatch,
+      ),
+      response.records,
     );
     if (mine.length === 0) return;
     this.counters.handoffRecordsSent += mine.length;
@@ -1052,13 +1058,16 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if (response.differing.length === 0) return;
     for (const r of response.records) this.replica.mergeRecord(r.key, r.record);
     this.counters.antiEntropyRecordsReceived += response.records.length;
-    const mine = recordsInSlices(
-      this.overlay,
-      call.range,
-      this.config.antiEntropyDepth,
-      response.differing,
-      this.config.antiEntropyScanLimit,
-      this.config.antiEntropyBatch,
+    const mine = notIn(
+      recordsInSlices(
+        this.overlay,
+        call.range,
+        this.config.antiEntropyDepth,
+        response.differing,
+        this.config.antiEntropyScanLimit,
+        this.config.antiEntropyBatch,
+      ),
+      response.records,
     );
     if (mine.length === 0) return;
     this.counters.antiEntropyRecordsSent += mine.length;
@@ -1143,6 +1152,17 @@ interface Handoff {
   inflight: { callId: CallId; peer: NodeId; phase: 'compare' | 'push' } | null;
   /** 1: the copy; 2: the catch-up once every live member has heard of the change. */
   pass: 1 | 2;
+}
+
+/**
+ * The records of `mine` that the peer does not already hold: after merging what it sent, a record
+ * whose version equals the one it sent needs no trip back.
+ */
+function notIn(mine: KeyedRecord[], theirs: KeyedRecord[]): KeyedRecord[] {
+  if (theirs.length === 0) return mine;
+  const version = (r: KeyedRecord) => `${keySlot(r.key)}|${r.record.hlc}|${r.record.writer}`;
+  const known = new Set(theirs.map(version));
+  return mine.filter((r) => !known.has(version(r)));
 }
 
 /** Every range of a ring — (predecessor, vnode] — with its N replicas. */
