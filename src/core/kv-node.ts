@@ -8,13 +8,13 @@
  */
 
 import { HybridClock, hlcPhysicalMs } from './hlc.js';
-import { identifierOf } from './id.js';
+import { identifierOf, RING_SIZE } from './id.js';
 import { localConfig, type SwimConfig } from './membership/config.js';
 import { Swim } from './membership/swim.js';
 import type { Member, MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
 import { StepOverlay } from './overlay.js';
 import { type MemberStatus, Placement } from './placement.js';
-import { type ConflictMode, dataKey, type KvRecord, splitDataKey } from './record.js';
+import { type ConflictMode, dataKey, isAbsent, type KvRecord, ringBound, splitDataKey } from './record.js';
 import {
   buildTree,
   type KeyedRecord,
@@ -450,11 +450,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
 
   private startRequest(requestId: number, req: KvRequest): void {
     const deadlineMs = this.nowMs + this.config.requestTimeoutMs;
+    if (req.op === 'scan') {
+      this.replies.push({ requestId, body: this.scanLocal(req.fromId, req.count) });
+      return;
+    }
     const usesConsensus =
       req.consistency === 'linearizable' ||
-      req.op === 'incr' ||
-      req.op === 'cas' ||
-      (req.op === 'set' && (req.condition !== 'always' || req.returnPrevious === true));
+      (req.op !== 'get' && req.op !== 'set' && req.op !== 'del') ||
+      (req.op === 'set' &&
+        (req.condition !== 'always' || req.returnPrevious === true || req.keepTtl === true));
     if (usesConsensus) {
       const keyId = identifierOf(req.key);
       const op = new ConsensusOperation({
@@ -517,6 +521,29 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         success: { ok: true, applied: true, context: { vv } },
       }),
     });
+  }
+
+  /**
+   * SCAN over this node's own store: live keys from ring position `fromId`, reading about `count`
+   * stored entries; a page never ends inside one ring position, so `nextId` resumes exactly.
+   */
+  private scanLocal(fromId: number, count: number): KvReply {
+    const limit = Math.max(1, count);
+    let entries = this.overlay.scan<KvRecord>('data', { start: ringBound(fromId), limit: limit + 1 });
+    let nextId: number | null = null;
+    if (entries.length > limit) {
+      nextId = splitDataKey(entries[limit].key).id;
+      entries = entries.slice(0, limit).filter((e) => splitDataKey(e.key).id < (nextId as number));
+      if (entries.length === 0) {
+        const end = nextId + 1 < RING_SIZE ? ringBound(nextId + 1) : undefined;
+        entries = this.overlay.scan<KvRecord>('data', { start: ringBound(nextId), end, limit: 1 << 20 });
+        nextId = nextId + 1 < RING_SIZE ? nextId + 1 : null;
+      }
+    }
+    const keys = entries
+      .filter((e) => !isAbsent(e.value, this.nowMs))
+      .map((e) => splitDataKey(e.key).userKey.slice());
+    return { ok: true, keys, nextId };
   }
 
   private nextBallot(seen: Ballot | null): Ballot {

@@ -38,6 +38,8 @@ export type KvRequest =
       condition: WriteCondition;
       /** Return the previous value (SET … GET). */
       returnPrevious?: boolean;
+      /** Keep the key's current expiry instead of `expiresAtMs` (SET … KEEPTTL). Through consensus. */
+      keepTtl?: boolean;
       context?: CausalContext;
     }
   | { op: 'del'; key: Uint8Array; consistency: Consistency; context?: CausalContext }
@@ -50,7 +52,47 @@ export type KvRequest =
       expected: Uint8Array | null;
       value: Uint8Array | null;
       consistency: Consistency;
-    };
+    }
+  /** Appends `value` to the string at key (absent = empty); replies its new length. Through consensus. */
+  | { op: 'append'; key: Uint8Array; value: Uint8Array; consistency: Consistency }
+  /**
+   * Overwrites the string at key from byte `offset`, zero-padding a shorter one; replies the new
+   * length. An empty `value` changes nothing. Through consensus.
+   */
+  | { op: 'setrange'; key: Uint8Array; offset: number; value: Uint8Array; consistency: Consistency }
+  /** Adds the decimal float `by` to the float stored at key (absent = 0); replies the new text. Consensus. */
+  | { op: 'incrbyfloat'; key: Uint8Array; by: string; consistency: Consistency }
+  /** Deletes the key and replies the value it had. Through consensus. */
+  | { op: 'getdel'; key: Uint8Array; consistency: Consistency }
+  /**
+   * Replies the value and changes its expiry: absolute wall-clock ms, 0 to persist, null to keep;
+   * a time already past deletes the key. Through consensus.
+   */
+  | { op: 'getex'; key: Uint8Array; expiresAtMs: number | null; consistency: Consistency }
+  /**
+   * Sets the expiry of an existing key (absolute wall-clock ms; already past deletes it) when
+   * every condition holds: nx (it has none), xx (it has one), gt/lt (later/earlier than the
+   * current one, where none counts as infinite). `applied`: whether it was set. Through consensus.
+   */
+  | {
+      op: 'expire';
+      key: Uint8Array;
+      expiresAtMs: number;
+      conditions: ExpireCondition[];
+      consistency: Consistency;
+    }
+  /** Removes the expiry; `applied` says whether there was one. Through consensus. */
+  | { op: 'persist'; key: Uint8Array; consistency: Consistency }
+  /** Reads whether the key exists and its expiry (`expiresAtMs`, 0 for none). Through consensus. */
+  | { op: 'ttl'; key: Uint8Array; consistency: Consistency }
+  /**
+   * Lists the live keys this node holds, in ring order from ring position `fromId`, after about
+   * `count` stored entries (Redis's COUNT hint); `nextId` in the reply continues, null when done.
+   * Local: the coordinating node answers from its own store (see docs/REDIS-COMPATIBILITY.md).
+   */
+  | { op: 'scan'; fromId: number; count: number; consistency: Consistency };
+
+export type ExpireCondition = 'nx' | 'xx' | 'gt' | 'lt';
 
 /**
  * Errors carry a stable code and whether the operation definitely did not happen (`definite`)
@@ -88,8 +130,13 @@ export type KvReply =
       siblings?: Uint8Array[];
       /** set/del/incr/cas: whether the write happened (false: NX/XX condition or CAS mismatch). */
       applied?: boolean;
-      /** incr: the new value. */
+      /** incr: the new value; append/setrange: the new length. */
       number?: number;
+      /** ttl: the key's absolute expiry in wall-clock ms, 0 for none (`applied`: the key exists). */
+      expiresAtMs?: number;
+      /** scan: the live keys found, and where to continue (null: the scan is complete). */
+      keys?: Uint8Array[];
+      nextId?: number | null;
       /** The causal context to carry into the next request on this key (session level). */
       context?: CausalContext;
     }

@@ -43,7 +43,8 @@ export function transitionFor(req: KvRequest, nowMs: number): (current: KvRecord
           (req.condition === 'if-absent' && present) || (req.condition === 'if-present' && !present);
         const reply: KvReply = { ok: true, applied: !blocked, ...(req.returnPrevious ? { value } : {}) };
         if (blocked) return { next: 'unchanged', reply };
-        return { next: next(req.value, req.expiresAtMs), reply };
+        const keptExpiry = req.keepTtl && present ? (current as KvRecord).expiresAtMs : 0;
+        return { next: next(req.value, req.keepTtl ? keptExpiry : req.expiresAtMs), reply };
       }
       case 'del':
         if (!present) return { next: 'unchanged', reply: { ok: true, applied: false } };
@@ -74,6 +75,109 @@ export function transitionFor(req: KvRequest, nowMs: number): (current: KvRecord
           return { next: 'unchanged', reply: { ok: true, applied: false, value } };
         return { next: next(req.value, 0), reply: { ok: true, applied: true } };
       }
+      default:
+        return stringTransition(req, present ? (current as KvRecord) : null, nowMs);
     }
   };
+}
+
+/** Redis's largest string (proto-max-bulk-len default, 512 MiB): SETRANGE and APPEND stop there. */
+export const MAX_STRING_BYTES = 512 * 1024 * 1024;
+
+const TOO_LONG = 'string exceeds maximum allowed size (proto-max-bulk-len)';
+
+/** The string operations beyond get/set/del/incr/cas; `live` is the current record if present. */
+function stringTransition(req: KvRequest, live: KvRecord | null, nowMs: number): Transition {
+  const value = live ? (live.value as Uint8Array) : null;
+  const expiry = live ? live.expiresAtMs : 0;
+  switch (req.op) {
+    case 'append': {
+      const length = (value?.length ?? 0) + req.value.length;
+      if (length > MAX_STRING_BYTES)
+        return { next: 'unchanged', reply: kvError('BAD_REQUEST', true, TOO_LONG) };
+      const joined = new Uint8Array(length);
+      if (value) joined.set(value);
+      joined.set(req.value, value?.length ?? 0);
+      return { next: next(joined, expiry), reply: { ok: true, applied: true, number: length } };
+    }
+    case 'setrange': {
+      const old = value ?? new Uint8Array(0);
+      if (req.value.length === 0)
+        return { next: 'unchanged', reply: { ok: true, applied: false, number: old.length } };
+      const length = Math.max(old.length, req.offset + req.value.length);
+      if (length > MAX_STRING_BYTES)
+        return { next: 'unchanged', reply: kvError('BAD_REQUEST', true, TOO_LONG) };
+      const out = new Uint8Array(length);
+      out.set(old);
+      out.set(req.value, req.offset);
+      return { next: next(out, expiry), reply: { ok: true, applied: true, number: length } };
+    }
+    case 'incrbyfloat': {
+      const base = value === null ? 0 : parseFloatText(decoder.decode(value));
+      const by = parseFloatText(req.by);
+      if (base === null || by === null) {
+        return { next: 'unchanged', reply: kvError('BAD_REQUEST', true, 'value is not a valid float') };
+      }
+      const sum = base + by;
+      if (!Number.isFinite(sum)) {
+        return {
+          next: 'unchanged',
+          reply: kvError('BAD_REQUEST', true, 'increment would produce NaN or Infinity'),
+        };
+      }
+      const text = encoder.encode(formatFloat(sum));
+      return { next: next(text, expiry), reply: { ok: true, applied: true, value: text } };
+    }
+    case 'getdel':
+      if (live === null) return { next: 'unchanged', reply: { ok: true, applied: false, value: null } };
+      return { next: next(null, 0), reply: { ok: true, applied: true, value } };
+    case 'getex': {
+      const reply: KvReply = { ok: true, applied: live !== null, value };
+      if (live === null || req.expiresAtMs === null || req.expiresAtMs === expiry)
+        return { next: 'unchanged', reply };
+      if (req.expiresAtMs !== 0 && req.expiresAtMs <= nowMs) return { next: next(null, 0), reply };
+      return { next: next(value, req.expiresAtMs), reply };
+    }
+    case 'expire': {
+      const allowed =
+        live !== null &&
+        req.conditions.every(
+          (c) =>
+            (c === 'nx' && expiry === 0) ||
+            (c === 'xx' && expiry !== 0) ||
+            (c === 'gt' && expiry !== 0 && req.expiresAtMs > expiry) ||
+            (c === 'lt' && (expiry === 0 || req.expiresAtMs < expiry)),
+        );
+      if (!allowed) return { next: 'unchanged', reply: { ok: true, applied: false } };
+      if (req.expiresAtMs <= nowMs) return { next: next(null, 0), reply: { ok: true, applied: true } };
+      return { next: next(value, req.expiresAtMs), reply: { ok: true, applied: true } };
+    }
+    case 'persist':
+      if (live === null || expiry === 0) return { next: 'unchanged', reply: { ok: true, applied: false } };
+      return { next: next(value, 0), reply: { ok: true, applied: true } };
+    case 'ttl':
+      return { next: 'unchanged', reply: { ok: true, applied: live !== null, expiresAtMs: expiry } };
+    default:
+      return { next: 'unchanged', reply: kvError('BAD_REQUEST', true, `'${req.op}' is not a key operation`) };
+  }
+}
+
+/** Redis's float syntax (string2ld): decimal or exponent form, no spaces; no NaN or infinities. */
+export function parseFloatText(text: string): number | null {
+  if (!/^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * A float as INCRBYFLOAT writes it: plain decimal, no exponent, no trailing zeros. JS's shortest
+ * round-trip digits, where Redis prints a long double with 17 digits: they agree for the values
+ * people add (10.5 + 0.1 = 10.6), and can differ in the last digits (docs/REDIS-COMPATIBILITY.md).
+ */
+export function formatFloat(n: number): string {
+  if (Object.is(n, -0)) return '0';
+  const text = String(n);
+  if (!/e/.test(text)) return text;
+  const fixed = Math.abs(n) >= 1 ? BigInt(n).toString() : n.toFixed(20).replace(/\.?0+$/, '');
+  return fixed === '-0' ? '0' : fixed;
 }

@@ -9,14 +9,19 @@
  * n < 0 means at least -n.
  */
 import { Buffer } from 'node:buffer';
+import { timingSafeEqual } from 'node:crypto';
+import process from 'node:process';
+import { RING_SIZE } from '../../core/id.js';
 import {
   type CausalContext,
   CONSISTENCY_LEVELS,
   type Consistency,
+  type ExpireCondition,
   type KvError,
   type KvReply,
   type KvRequest,
 } from '../../core/replication/messages.js';
+import { MAX_STRING_BYTES, parseFloatText } from '../../core/replication/transitions.js';
 import { MAX_STORAGE_KEY_BYTES } from '../../core/storage-table.js';
 import {
   array,
@@ -61,6 +66,8 @@ export const REDIS_COMPATIBLE_VERSION = '7.2.0';
 /** What the server around a connection tells its commands (INFO, CONFIG GET, HELLO). */
 export interface ServerFacts {
   connectedClients(): number;
+  /** The password clients must AUTH with (Redis's requirepass), or null for none. */
+  password(): string | null;
   /** Parameters for CONFIG GET, by lower-case name. */
   config(): Record<string, string>;
   /** The TCP port the server listens on (INFO). */
@@ -75,6 +82,13 @@ export interface Session {
   name: Buffer | null;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
+  /** Whether the client may run commands beyond AUTH, HELLO, PING and QUIT (see ServerFacts.password). */
+  authenticated: boolean;
+  /** `ip:port` of the client and of the server side, for CLIENT INFO ('' when unknown). */
+  readonly addr?: string;
+  readonly laddr?: string;
+  /** Wall-clock ms when the connection was made. */
+  readonly createdAtMs?: number;
   /** The causal context last seen for a key (session level). */
   contextFor(key: Uint8Array): CausalContext | undefined;
   remember(key: Uint8Array, context: CausalContext): void;
@@ -150,12 +164,12 @@ const lower = (b: Uint8Array): string =>
  * `session` starts from what it has already seen.
  */
 async function send(ctx: CommandContext, req: KvRequest): Promise<KvReply> {
-  if (ctx.consistency === 'session' && req.op !== 'incr' && req.op !== 'cas') {
+  if (ctx.consistency === 'session' && (req.op === 'get' || req.op === 'set' || req.op === 'del')) {
     const context = ctx.session.contextFor(req.key);
     if (context !== undefined) req.context = context;
   }
   const reply = await ctx.api.request(req);
-  if (reply.ok && reply.context !== undefined) ctx.session.remember(req.key, reply.context);
+  if (reply.ok && reply.context !== undefined && 'key' in req) ctx.session.remember(req.key, reply.context);
   return reply;
 }
 
@@ -212,6 +226,7 @@ interface SetOptions {
   condition: 'always' | 'if-absent' | 'if-present';
   returnPrevious: boolean;
   expiresAtMs: number;
+  keepTtl: boolean;
 }
 
 /**
@@ -245,20 +260,36 @@ function parseSetOptions(args: Buffer[], nowMs: number): SetOptions | RespValue 
       j++;
     } else return SYNTAX_ERROR;
   }
-  if (keepTtl) return error('ERR SET KEEPTTL is not supported by Arpeggio yet');
   let expiresAtMs = 0;
   if (unit !== null) {
-    const n = parseInt64(expire as Buffer);
-    if (n === null) return NOT_AN_INTEGER;
-    const invalid = error("ERR invalid expire time in 'set' command");
-    if (n <= 0n) return invalid;
-    const ms = unit === 'ex' || unit === 'exat' ? n * 1000n : n;
-    const absolute = unit === 'ex' || unit === 'px' ? ms + BigInt(nowMs) : ms;
-    // Redis's bound is a 64-bit overflow; ours is what a JS number holds exactly.
-    if (absolute > BigInt(Number.MAX_SAFE_INTEGER)) return invalid;
-    expiresAtMs = Number(absolute);
+    const absolute = expireArgument(expire as Buffer, unit, nowMs, 'set');
+    if (typeof absolute !== 'number') return absolute;
+    expiresAtMs = absolute;
   }
-  return { condition: nx ? 'if-absent' : xx ? 'if-present' : 'always', returnPrevious: get, expiresAtMs };
+  return {
+    condition: nx ? 'if-absent' : xx ? 'if-present' : 'always',
+    returnPrevious: get,
+    expiresAtMs,
+    keepTtl,
+  };
+}
+
+type ExpireUnit = 'ex' | 'px' | 'exat' | 'pxat';
+
+/**
+ * An expire argument of SET, SETEX, PSETEX or GETEX as absolute wall-clock ms: a positive integer
+ * (Redis: "invalid expire time in '<command>' command" otherwise) whose absolute time fits.
+ */
+function expireArgument(arg: Buffer, unit: ExpireUnit, nowMs: number, name: string): number | RespValue {
+  const n = parseInt64(arg);
+  if (n === null) return NOT_AN_INTEGER;
+  const invalid = error(`ERR invalid expire time in '${name}' command`);
+  if (n <= 0n) return invalid;
+  const ms = unit === 'ex' || unit === 'exat' ? n * 1000n : n;
+  const absolute = unit === 'ex' || unit === 'px' ? ms + BigInt(nowMs) : ms;
+  // Redis's bound is a 64-bit overflow; ours is what a JS number holds exactly.
+  if (absolute > BigInt(Number.MAX_SAFE_INTEGER)) return invalid;
+  return Number(absolute);
 }
 
 // ---- the string commands -------------------------------------------------------------------
@@ -279,6 +310,7 @@ function set(ctx: CommandContext, args: Buffer[]): CommandResult {
     expiresAtMs: options.expiresAtMs,
     condition: options.condition,
     returnPrevious: options.returnPrevious,
+    ...(options.keepTtl ? { keepTtl: true } : {}),
   }).then((reply) => {
     if (!reply.ok) return clusterError(reply.error, false);
     if (options.returnPrevious) return bulkOrNull(reply.value);
@@ -366,6 +398,343 @@ function incrByArg(ctx: CommandContext, args: Buffer[], sign: 1 | -1): CommandRe
   return incrBy(ctx, args[1], sign * by);
 }
 
+// ---- more string commands ------------------------------------------------------------------
+
+/** Sends a request and turns a failure into its reply; `readOnly` as for clusterError. */
+async function ask(
+  ctx: CommandContext,
+  req: KvRequest,
+  readOnly: boolean,
+): Promise<Extract<KvReply, { ok: true }> | RespValue> {
+  const reply = await send(ctx, req);
+  return reply.ok ? reply : clusterError(reply.error, readOnly);
+}
+
+const failed = (r: Extract<KvReply, { ok: true }> | RespValue): r is RespValue => !('ok' in r);
+
+function getset(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  const req: KvRequest = {
+    op: 'set',
+    key: args[1],
+    value: args[2],
+    consistency: ctx.consistency,
+    expiresAtMs: 0,
+    condition: 'always',
+    returnPrevious: true,
+  };
+  return ask(ctx, req, false).then((r) => (failed(r) ? r : bulkOrNull(r.value)));
+}
+
+function setnx(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  const req: KvRequest = {
+    op: 'set',
+    key: args[1],
+    value: args[2],
+    consistency: ctx.consistency,
+    expiresAtMs: 0,
+    condition: 'if-absent',
+  };
+  return ask(ctx, req, false).then((r) => (failed(r) ? r : integer(r.applied ? 1 : 0)));
+}
+
+/** SETEX key seconds value, PSETEX key milliseconds value. */
+function setex(ctx: CommandContext, args: Buffer[], unit: 'ex' | 'px', name: string): CommandResult {
+  const expiresAtMs = expireArgument(args[2], unit, ctx.nowMs(), name);
+  if (typeof expiresAtMs !== 'number') return expiresAtMs;
+  const req: KvRequest = {
+    op: 'set',
+    key: args[1],
+    value: args[3],
+    consistency: ctx.consistency,
+    expiresAtMs,
+    condition: 'always',
+  };
+  return ask(ctx, req, false).then((r) => (failed(r) ? r : OK));
+}
+
+function getdel(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  return ask(ctx, { op: 'getdel', key: args[1], consistency: ctx.consistency }, false).then((r) =>
+    failed(r) ? r : bulkOrNull(r.value),
+  );
+}
+
+/** GETEX key [EX s | PX ms | EXAT ts | PXAT ms-ts | PERSIST], parsed as Redis 7 does. */
+function getex(ctx: CommandContext, args: Buffer[]): CommandResult {
+  let unit: ExpireUnit | null = null;
+  let persist = false;
+  let expire: Buffer | null = null;
+  for (let j = 2; j < args.length; j++) {
+    const opt = lower(args[j]);
+    const next = j + 1 < args.length ? args[j + 1] : null;
+    if ((opt === 'ex' || opt === 'px' || opt === 'exat' || opt === 'pxat') && !persist && next !== null) {
+      if (unit !== null && unit !== opt) return SYNTAX_ERROR;
+      unit = opt;
+      expire = next;
+      j++;
+    } else if (opt === 'persist' && unit === null) persist = true;
+    else return SYNTAX_ERROR;
+  }
+  let expiresAtMs: number | null = persist ? 0 : null;
+  if (unit !== null) {
+    const absolute = expireArgument(expire as Buffer, unit, ctx.nowMs(), 'getex');
+    if (typeof absolute !== 'number') return absolute;
+    expiresAtMs = absolute;
+  }
+  if (expiresAtMs === null) return get(ctx, args);
+  return ask(ctx, { op: 'getex', key: args[1], expiresAtMs, consistency: ctx.consistency }, false).then(
+    (r) => (failed(r) ? r : bulkOrNull(r.value)),
+  );
+}
+
+async function strlen(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  const reply = await send(ctx, { op: 'get', key: args[1], consistency: ctx.consistency });
+  return reply.ok ? integer(reply.value?.length ?? 0) : clusterError(reply.error, true);
+}
+
+/** GETRANGE key start end: Redis 7's clamping, inclusive ends, negative from the end. */
+function getrange(ctx: CommandContext, args: Buffer[]): CommandResult {
+  const start = parseInt64(args[2]);
+  const end = parseInt64(args[3]);
+  if (start === null || end === null) return NOT_AN_INTEGER;
+  return send(ctx, { op: 'get', key: args[1], consistency: ctx.consistency }).then((reply) => {
+    if (!reply.ok) return clusterError(reply.error, true);
+    const value = reply.value ?? new Uint8Array(0);
+    const length = BigInt(value.length);
+    if (start < 0n && end < 0n && start > end) return bulk('');
+    let from = start < 0n ? length + start : start;
+    let to = end < 0n ? length + end : end;
+    if (from < 0n) from = 0n;
+    if (to < 0n) to = 0n;
+    if (to >= length) to = length - 1n;
+    if (from > to || length === 0n) return bulk('');
+    return bulk(value.subarray(Number(from), Number(to) + 1));
+  });
+}
+
+function append(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  return ask(ctx, { op: 'append', key: args[1], value: args[2], consistency: ctx.consistency }, false).then(
+    (r) => (failed(r) ? r : integer(r.number as number)),
+  );
+}
+
+function setrange(ctx: CommandContext, args: Buffer[]): CommandResult {
+  const offset = parseInt64(args[2]);
+  if (offset === null) return NOT_AN_INTEGER;
+  if (offset < 0n) return error('ERR offset is out of range');
+  if (args[3].length > 0 && offset + BigInt(args[3].length) > BigInt(MAX_STRING_BYTES)) {
+    return error('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+  }
+  const req: KvRequest = {
+    op: 'setrange',
+    key: args[1],
+    offset: Number(offset),
+    value: args[3],
+    consistency: ctx.consistency,
+  };
+  return ask(ctx, req, false).then((r) => (failed(r) ? r : integer(r.number as number)));
+}
+
+function incrbyfloat(ctx: CommandContext, args: Buffer[]): CommandResult {
+  const by = args[2].toString('latin1');
+  if (parseFloatText(by) === null) return error('ERR value is not a valid float');
+  return ask(ctx, { op: 'incrbyfloat', key: args[1], by, consistency: ctx.consistency }, false).then((r) =>
+    failed(r) ? r : bulkOrNull(r.value),
+  );
+}
+
+/**
+ * MSETNX sets the keys only if none exists. Not atomic across keys here: it reads them all, and
+ * if none exists sets each one with NX; a key created meanwhile by someone else is not
+ * overwritten, and the reply is then 0 although the other keys were set (documented).
+ */
+async function msetnx(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  if (args.length % 2 === 0) return wrongArity('msetnx');
+  const values = new Map<string, [Buffer, Buffer]>();
+  for (let i = 1; i < args.length; i += 2) values.set(args[i].toString('latin1'), [args[i], args[i + 1]]);
+  const seen = await readAll(
+    ctx,
+    [...values.values()].map(([key]) => key),
+  );
+  if (!('size' in seen)) return clusterError(seen, true);
+  for (const value of seen.values()) if (value !== null) return integer(0);
+  const replies = await Promise.all(
+    [...values.values()].map(([key, value]) =>
+      send(ctx, {
+        op: 'set',
+        key,
+        value,
+        consistency: ctx.consistency,
+        expiresAtMs: 0,
+        condition: 'if-absent',
+      }),
+    ),
+  );
+  const errors = replies.flatMap((r) => (r.ok ? [] : [r.error]));
+  if (errors.length > 0) return partialWriteError(errors, values.size);
+  return integer(replies.every((r) => r.ok && r.applied) ? 1 : 0);
+}
+
+/**
+ * EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX | XX | GT | LT]: Redis 7's order (options,
+ * then the integer, then overflow); a time already past deletes the key.
+ */
+function expire(ctx: CommandContext, args: Buffer[], unit: ExpireUnit, name: string): CommandResult {
+  const conditions = new Set<ExpireCondition>();
+  for (const arg of args.slice(3)) {
+    const opt = lower(arg);
+    if (opt !== 'nx' && opt !== 'xx' && opt !== 'gt' && opt !== 'lt') {
+      return error(`ERR Unsupported option ${arg.toString('latin1')}`);
+    }
+    conditions.add(opt);
+  }
+  if (conditions.has('nx') && (conditions.has('xx') || conditions.has('gt') || conditions.has('lt'))) {
+    return error('ERR NX and XX, GT or LT options at the same time are not compatible');
+  }
+  if (conditions.has('gt') && conditions.has('lt')) {
+    return error('ERR GT and LT options at the same time are not compatible');
+  }
+  const n = parseInt64(args[2]);
+  if (n === null) return NOT_AN_INTEGER;
+  const ms = unit === 'ex' || unit === 'exat' ? n * 1000n : n;
+  const absolute = unit === 'ex' || unit === 'px' ? ms + BigInt(ctx.nowMs()) : ms;
+  if (absolute > BigInt(Number.MAX_SAFE_INTEGER) || absolute < BigInt(Number.MIN_SAFE_INTEGER)) {
+    return error(`ERR invalid expire time in '${name}' command`);
+  }
+  const req: KvRequest = {
+    op: 'expire',
+    key: args[1],
+    expiresAtMs: Number(absolute),
+    conditions: [...conditions],
+    consistency: ctx.consistency,
+  };
+  return ask(ctx, req, false).then((r) => (failed(r) ? r : integer(r.applied ? 1 : 0)));
+}
+
+/** TTL (seconds, rounded as Redis does) and PTTL: -2 no key, -1 no expiry. */
+function ttl(ctx: CommandContext, args: Buffer[], inMs: boolean): Promise<RespValue> {
+  return ask(ctx, { op: 'ttl', key: args[1], consistency: ctx.consistency }, true).then((r) => {
+    if (failed(r)) return r;
+    if (!r.applied) return integer(-2);
+    if (!r.expiresAtMs) return integer(-1);
+    const left = Math.max(0, r.expiresAtMs - ctx.nowMs());
+    return integer(inMs ? left : Math.floor((left + 500) / 1000));
+  });
+}
+
+function persist(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  return ask(ctx, { op: 'persist', key: args[1], consistency: ctx.consistency }, false).then((r) =>
+    failed(r) ? r : integer(r.applied ? 1 : 0),
+  );
+}
+
+async function type(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  const reply = await send(ctx, { op: 'get', key: args[1], consistency: ctx.consistency });
+  if (!reply.ok) return clusterError(reply.error, true);
+  return simple(reply.value === null || reply.value === undefined ? 'none' : 'string');
+}
+
+// ---- the keyspace: SCAN, KEYS, DBSIZE ------------------------------------------------------
+
+/** Most keys KEYS answers with; past it KEYS fails and points to SCAN. */
+export const MAX_KEYS_REPLY = 100_000;
+/** Stored entries one step of KEYS or DBSIZE reads. */
+const KEYSPACE_PAGE = 1000;
+
+/**
+ * One page of the node's keys. A SCAN cursor is 0 (start) or a ring position + 1, so it is an
+ * unsigned integer as clients expect; the returned cursor 0 means done.
+ */
+async function scanPage(
+  ctx: CommandContext,
+  cursor: number,
+  count: number,
+): Promise<{ keys: Uint8Array[]; cursor: number } | RespValue> {
+  const reply = await ctx.api.request({
+    op: 'scan',
+    fromId: cursor === 0 ? 0 : cursor - 1,
+    count,
+    consistency: ctx.consistency,
+  });
+  if (!reply.ok) return clusterError(reply.error, true);
+  const nextId = reply.nextId ?? null;
+  return { keys: reply.keys ?? [], cursor: nextId === null ? 0 : nextId + 1 };
+}
+
+/** Every key, page by page, passed to `visit`; false from visit stops. */
+async function eachKey(ctx: CommandContext, visit: (key: Uint8Array) => boolean): Promise<RespValue | null> {
+  let cursor = 0;
+  do {
+    const page = await scanPage(ctx, cursor, KEYSPACE_PAGE);
+    if (!('keys' in page)) return page;
+    for (const key of page.keys) if (!visit(key)) return null;
+    cursor = page.cursor;
+  } while (cursor !== 0);
+  return null;
+}
+
+/** SCAN cursor [MATCH pattern] [COUNT n] [TYPE type], Redis 7's argument rules. */
+function scan(ctx: CommandContext, args: Buffer[]): CommandResult {
+  const text = args[1].toString('latin1');
+  if (!/^[0-9]+$/.test(text) || BigInt(text) > 18446744073709551615n) return error('ERR invalid cursor');
+  let count = 10;
+  let pattern: Buffer | null = null;
+  let typeName: string | null = null;
+  for (let i = 2; i < args.length; i += 2) {
+    const opt = lower(args[i]);
+    if (i + 1 >= args.length) return SYNTAX_ERROR;
+    if (opt === 'count') {
+      const n = parseInt64(args[i + 1]);
+      if (n === null) return NOT_AN_INTEGER;
+      if (n < 1n) return SYNTAX_ERROR;
+      count = Number(n > 1_000_000n ? 1_000_000n : n);
+    } else if (opt === 'match') pattern = args[i + 1];
+    else if (opt === 'type') typeName = lower(args[i + 1]);
+    else return SYNTAX_ERROR;
+  }
+  const cursor = BigInt(text) > BigInt(RING_SIZE) ? -1 : Number(text);
+  if (cursor === -1) return array([bulk('0'), array([])]);
+  return scanPage(ctx, cursor, count).then((page) => {
+    if (!('keys' in page)) return page;
+    const keys = page.keys.filter(
+      (k) =>
+        (typeName === null || typeName === 'string') &&
+        (pattern === null || globMatchBytes(pattern, k, false)),
+    );
+    return array([bulk(String(page.cursor)), array(keys.map((k) => bulk(k)))]);
+  });
+}
+
+async function keys(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  const found: Uint8Array[] = [];
+  let tooMany = false;
+  const failure = await eachKey(ctx, (key) => {
+    if (!globMatchBytes(args[1], key, false)) return true;
+    if (found.length >= MAX_KEYS_REPLY) {
+      tooMany = true;
+      return false;
+    }
+    found.push(key);
+    return true;
+  });
+  if (failure) return failure;
+  if (tooMany) return error(`ERR KEYS would return more than ${MAX_KEYS_REPLY} keys; use SCAN`);
+  return array(found.map((k) => bulk(k)));
+}
+
+async function countKeys(ctx: CommandContext): Promise<number | RespValue> {
+  let n = 0;
+  const failure = await eachKey(ctx, () => {
+    n++;
+    return true;
+  });
+  return failure ?? n;
+}
+
+async function dbsize(ctx: CommandContext): Promise<RespValue> {
+  const n = await countKeys(ctx);
+  return typeof n === 'number' ? integer(n) : n;
+}
+
 // ---- connection and server commands --------------------------------------------------------
 
 function consistency(ctx: CommandContext, args: Buffer[]): RespValue {
@@ -398,7 +767,7 @@ function hello(ctx: CommandContext, args: Buffer[]): RespValue {
     const opt = lower(args[j]);
     const left = args.length - j - 1;
     if (opt === 'auth' && left >= 2) {
-      const refused = authenticate(args[j + 1], args[j + 2]);
+      const refused = authenticate(ctx, args[j + 1], args[j + 2]);
       if (refused) return refused;
       j += 2;
     } else if (opt === 'setname' && left >= 1) {
@@ -407,6 +776,13 @@ function hello(ctx: CommandContext, args: Buffer[]): RespValue {
     } else {
       return error(`ERR Syntax error in HELLO option '${args[j].toString('latin1')}'`);
     }
+  }
+  if (!ctx.session.authenticated) {
+    return error(
+      'NOAUTH HELLO must be called with the client already authenticated, otherwise the ' +
+        'HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and ' +
+        'select the RESP protocol version at the same time',
+    );
   }
   ctx.session.protocol = protocol;
   if (name !== undefined) ctx.session.name = name;
@@ -422,48 +798,134 @@ function hello(ctx: CommandContext, args: Buffer[]): RespValue {
 }
 
 /**
- * There are no passwords yet: every connection is the `default` user without a password, which
- * Redis accepts with any password, and a password alone is refused with Redis's text.
+ * AUTH [user] password. Without a configured password every connection is the `default` user
+ * without a password, which Redis accepts with any password; with one (requirepass), the
+ * `default` user must give it. Passwords are compared in constant time.
  */
-function authenticate(user: Buffer, _password: Buffer): RespValue | null {
-  if (user.toString('latin1') === 'default') return null;
-  return error('WRONGPASS invalid username-password pair or user is disabled.');
+function authenticate(ctx: CommandContext, user: Buffer, password: Buffer): RespValue | null {
+  const required = ctx.server.password();
+  const wrong = error('WRONGPASS invalid username-password pair or user is disabled.');
+  if (user.toString('latin1') !== 'default') return wrong;
+  if (required === null) return null;
+  const expected = Buffer.from(required, 'utf8');
+  const sameLength = expected.length === password.length;
+  if (!timingSafeEqual(sameLength ? password : expected, expected) || !sameLength) return wrong;
+  ctx.session.authenticated = true;
+  return null;
 }
 
-function auth(_ctx: CommandContext, args: Buffer[]): RespValue {
+function auth(ctx: CommandContext, args: Buffer[]): RespValue {
   if (args.length === 2) {
-    return error(
-      'ERR AUTH <password> called without any password configured for the default user. ' +
-        'Are you sure your configuration is correct?',
-    );
+    if (ctx.server.password() === null) {
+      return error(
+        'ERR AUTH <password> called without any password configured for the default user. ' +
+          'Are you sure your configuration is correct?',
+      );
+    }
+    return authenticate(ctx, Buffer.from('default'), args[1]) ?? OK;
   }
   if (args.length !== 3) return SYNTAX_ERROR;
-  return authenticate(args[1], args[2]) ?? OK;
+  return authenticate(ctx, args[1], args[2]) ?? OK;
 }
 
-function info(ctx: CommandContext, args: Buffer[]): RespValue {
-  const status = ctx.api.status() as { ready?: unknown } | null;
-  const sections: Record<string, [string, string | number][]> = {
+/** The commands a client may send before it has authenticated (Redis: no-auth commands). */
+export const PRE_AUTH_COMMANDS: ReadonlySet<string> = new Set(['auth', 'hello', 'ping', 'quit']);
+
+type InfoSection = [string, string | number][];
+
+/** The parts of NodeHostStatus INFO reads; anything absent is left out. */
+interface StatusView {
+  ready?: boolean;
+  state?: string;
+  uptimeMs?: number;
+  members?: { id: string; state: string }[];
+  connectedPeers?: string[];
+  storage?: { hintsPending?: number; unreleasedBatches?: number };
+  core?: {
+    ringMembers?: string[];
+    pendingJoins?: string[];
+    pendingLeaves?: string[];
+    handoff?: { purpose: string; rangesLeft: number; rangesTotal: number } | null;
+    vnodesPerNode?: number;
+    status?: string;
+  } | null;
+}
+
+/**
+ * INFO [section …]: Redis's sections where they mean something here (server, clients, memory,
+ * stats, persistence, keyspace) and Arpeggio's own (ring, members, replication, hints), from
+ * `api.status()`. `keyspace` counts the node's keys (DBSIZE).
+ */
+async function info(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
+  const status = (ctx.api.status() ?? {}) as StatusView;
+  const core = status.core ?? null;
+  const memory = process.memoryUsage();
+  const wanted = args.slice(1).map(lower);
+  const all = wanted.length === 0 || wanted.some((w) => w === 'all' || w === 'everything' || w === 'default');
+  const want = (name: string) => all || wanted.includes(name);
+  let keyCount = 0;
+  if (want('keyspace')) {
+    const n = await countKeys(ctx);
+    if (typeof n !== 'number') return n;
+    keyCount = n;
+  }
+  const members = status.members ?? [];
+  const sections: Record<string, InfoSection> = {
     server: [
       ['redis_version', REDIS_COMPATIBLE_VERSION],
       ['redis_mode', 'standalone'],
-      ['arpeggio_node_id', ctx.api.nodeId],
+      ['os', `${process.platform} ${process.arch}`],
+      ['arch_bits', 64],
+      ['process_id', process.pid],
       ['tcp_port', ctx.server.port()],
+      ['uptime_in_seconds', Math.floor((status.uptimeMs ?? 0) / 1000)],
+      ['arpeggio_node_id', ctx.api.nodeId],
     ],
     clients: [
       ['connected_clients', ctx.server.connectedClients()],
       ['maxclients', ctx.server.config().maxclients ?? '0'],
     ],
+    memory: [
+      ['used_memory', memory.heapUsed],
+      ['used_memory_rss', memory.rss],
+      ['used_memory_external', memory.external],
+      ['maxmemory', 0],
+    ],
     persistence: [['loading', 0]],
+    stats: [['inflight_requests', (status as { inflightRequests?: number }).inflightRequests ?? 0]],
+    replication: [
+      ['role', 'master'],
+      ['connected_slaves', 0],
+      ['arpeggio_connected_peers', (status.connectedPeers ?? []).length],
+    ],
+    keyspace: keyCount > 0 ? [['db0', `keys=${keyCount},expires=0,avg_ttl=0`]] : [],
+    ring: [
+      ['ring_members', (core?.ringMembers ?? []).join(',')],
+      ['ring_size', (core?.ringMembers ?? []).length],
+      ['pending_joins', (core?.pendingJoins ?? []).join(',')],
+      ['pending_leaves', (core?.pendingLeaves ?? []).join(',')],
+      ['vnodes_per_node', core?.vnodesPerNode ?? 0],
+      [
+        'handoff',
+        core?.handoff
+          ? `${core.handoff.purpose}:${core.handoff.rangesLeft}/${core.handoff.rangesTotal}`
+          : 'none',
+      ],
+    ],
+    members: [
+      ['members', members.length],
+      ['members_alive', members.filter((m) => m.state === 'alive').length],
+      ...members.map((m, i): [string, string] => [`member${i}`, `id=${m.id},state=${m.state}`]),
+    ],
+    hints: [['hints_pending', status.storage?.hintsPending ?? 0]],
     arpeggio: [
       ['node_id', ctx.api.nodeId],
-      ['ready', typeof status?.ready === 'boolean' ? (status.ready ? 1 : 0) : 1],
+      ['ready', typeof status.ready === 'boolean' ? (status.ready ? 1 : 0) : 1],
+      ['state', status.state ?? core?.status ?? 'running'],
       ['consistency', ctx.session.consistency],
     ],
   };
-  const wanted = args.slice(1).map(lower);
-  const all = wanted.length === 0 || wanted.some((w) => w === 'all' || w === 'everything' || w === 'default');
-  const names = Object.keys(sections).filter((s) => all || wanted.includes(s));
+  const names = Object.keys(sections).filter(want);
   const text = names
     .map((s) => {
       const title = s[0].toUpperCase() + s.slice(1);
@@ -505,58 +967,76 @@ function configGet(ctx: CommandContext, args: Buffer[]): RespValue {
   return map(found);
 }
 
-/** Redis's stringmatchlen: `*`, `?`, `[abc]`, `[^a-z]`, `\x`. */
+/** Redis's stringmatchlen over text (CONFIG GET's parameter names): see globMatchBytes. */
 export function globMatch(pattern: string, text: string, noCase: boolean): boolean {
-  if (noCase) {
-    pattern = pattern.toLowerCase();
-    text = text.toLowerCase();
-  }
-  const match = (p: number, t: number): boolean => {
-    while (p < pattern.length) {
-      const c = pattern[p];
-      if (c === '*') {
-        while (pattern[p + 1] === '*') p++;
-        if (p + 1 === pattern.length) return true;
-        for (let i = t; i <= text.length; i++) if (match(p + 1, i)) return true;
-        return false;
-      }
-      if (t >= text.length) return false;
-      if (c === '?') {
-        p++;
-        t++;
-        continue;
-      }
-      if (c === '[') {
-        let q = p + 1;
-        const not = pattern[q] === '^';
-        if (not) q++;
-        let hit = false;
-        while (q < pattern.length && pattern[q] !== ']') {
-          if (pattern[q] === '\\' && q + 1 < pattern.length) {
-            q++;
-            if (pattern[q] === text[t]) hit = true;
-          } else if (pattern[q + 1] === '-' && q + 2 < pattern.length && pattern[q + 2] !== ']') {
-            let lo = pattern[q];
-            let hi = pattern[q + 2];
-            if (lo > hi) [lo, hi] = [hi, lo];
-            if (text[t] >= lo && text[t] <= hi) hit = true;
-            q += 2;
-          } else if (pattern[q] === text[t]) hit = true;
-          q++;
-        }
-        if (hit === not) return false;
-        p = q + 1;
-        t++;
-        continue;
-      }
-      const literal = c === '\\' && p + 1 < pattern.length ? pattern[++p] : c;
-      if (literal !== text[t]) return false;
-      p++;
-      t++;
+  return globMatchBytes(Buffer.from(pattern, 'latin1'), Buffer.from(text, 'latin1'), noCase);
+}
+
+const lowerByte = (c: number): number => (c >= 0x41 && c <= 0x5a ? c + 32 : c);
+
+/**
+ * Redis's glob (util.c, stringmatchlen): `*`, `?`, `[abc]`, `[^a-z]`, `\x`, with its rules for
+ * ranges and unterminated classes. Iterative: on a mismatch it returns to the last `*` and lets
+ * it take one more byte, which is correct because every other token matches exactly one byte,
+ * so any pattern runs in O(pattern × text) steps (Redis's recursion needs a nesting limit).
+ */
+export function globMatchBytes(pattern: Uint8Array, text: Uint8Array, noCase: boolean): boolean {
+  const m = pattern.length;
+  const same = (a: number, b: number) => a === b || (noCase && lowerByte(a) === lowerByte(b));
+  /** Matches the token at p against text byte c: the index after the token, or -1. */
+  const token = (p: number, c: number): number => {
+    const t = pattern[p];
+    if (t === 0x3f) return p + 1; // ?
+    if (t === 0x5c && p + 1 < m) return same(pattern[p + 1], c) ? p + 2 : -1; // \x
+    if (t !== 0x5b) return same(t, c) ? p + 1 : -1; // literal
+    let q = p + 1;
+    const not = pattern[q] === 0x5e; // ^
+    if (not) q++;
+    let hit = false;
+    for (;;) {
+      if (q >= m) break; // unterminated: the class runs to the end of the pattern
+      if (pattern[q] === 0x5c && m - q >= 2) {
+        q++;
+        if (same(pattern[q], c)) hit = true;
+      } else if (pattern[q] === 0x5d)
+        break; // ]
+      else if (m - q >= 3 && pattern[q + 1] === 0x2d) {
+        let lo = pattern[q];
+        let hi = pattern[q + 2];
+        if (lo > hi) [lo, hi] = [hi, lo];
+        const x = noCase ? lowerByte(c) : c;
+        if (noCase) [lo, hi] = [lowerByte(lo), lowerByte(hi)];
+        if (x >= lo && x <= hi) hit = true;
+        q += 2;
+      } else if (same(pattern[q], c)) hit = true;
+      q++;
     }
-    return t === text.length;
+    return hit !== not ? Math.min(q + 1, m) : -1;
   };
-  return match(0, 0);
+  let p = 0;
+  let t = 0;
+  let starP = -1;
+  let starT = 0;
+  while (t < text.length) {
+    if (p < m && pattern[p] === 0x2a) {
+      while (p < m && pattern[p] === 0x2a) p++;
+      if (p === m) return true;
+      starP = p;
+      starT = t;
+      continue;
+    }
+    const after = p < m ? token(p, text[t]) : -1;
+    if (after >= 0) {
+      p = after;
+      t++;
+    } else if (starP >= 0) {
+      starT++;
+      t = starT;
+      p = starP;
+    } else return false;
+  }
+  while (p < m && pattern[p] === 0x2a) p++;
+  return p === m;
 }
 
 /** COMMAND's description of a command (Redis 7's ten fields). */
@@ -587,6 +1067,8 @@ function client(ctx: CommandContext, args: Buffer[], sub: string): RespValue {
       return integer(ctx.session.id);
     case 'getname':
       return bulkOrNull(ctx.session.name);
+    case 'info':
+      return verbatimOrBulk(ctx, clientInfoLine(ctx));
     case 'setname': {
       const name = args[2];
       if (name.some((b) => b <= 0x20 || b > 0x7e)) {
@@ -605,6 +1087,24 @@ function client(ctx: CommandContext, args: Buffer[], sub: string): RespValue {
     default:
       return unknownSubcommand(args[0], args[1]);
   }
+}
+
+/** CLIENT INFO's line, with Redis's field names; fields Arpeggio does not track read 0. */
+function clientInfoLine(ctx: CommandContext): string {
+  const s = ctx.session;
+  const ageS = s.createdAtMs === undefined ? 0 : Math.floor((ctx.nowMs() - s.createdAtMs) / 1000);
+  const name = s.name ? s.name.toString('latin1') : '';
+  return (
+    `id=${s.id} addr=${s.addr ?? ''} laddr=${s.laddr ?? ''} fd=-1 name=${name} age=${ageS} idle=0 ` +
+    `flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 ` +
+    `rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default redir=-1 ` +
+    `resp=${s.protocol} lib-name= lib-ver=\n`
+  );
+}
+
+/** Redis answers CLIENT INFO as a verbatim string in RESP3 and a bulk string in RESP2. */
+function verbatimOrBulk(_ctx: CommandContext, text: string): RespValue {
+  return bulk(text);
 }
 
 // ---- the table -----------------------------------------------------------------------------
@@ -635,6 +1135,33 @@ const TABLE: CommandSpec[] = [
   command('exists', -2, ['readonly', 'fast'], [1, -1, 1], exists),
   command('mget', -2, ['readonly', 'fast'], [1, -1, 1], mget),
   command('mset', -3, ['write', 'denyoom'], [1, -1, 2], mset),
+  command('getset', 3, ['write', 'denyoom', 'fast'], [1, 1, 1], getset),
+  command('getdel', 2, ['write', 'fast'], [1, 1, 1], getdel),
+  command('getex', -2, ['write', 'fast'], [1, 1, 1], getex),
+  command('setnx', 3, ['write', 'denyoom', 'fast'], [1, 1, 1], setnx),
+  command('setex', 4, ['write', 'denyoom'], [1, 1, 1], (ctx, args) => setex(ctx, args, 'ex', 'setex')),
+  command('psetex', 4, ['write', 'denyoom'], [1, 1, 1], (ctx, args) => setex(ctx, args, 'px', 'psetex')),
+  command('append', 3, ['write', 'denyoom', 'fast'], [1, 1, 1], append),
+  command('strlen', 2, ['readonly', 'fast'], [1, 1, 1], strlen),
+  command('getrange', 4, ['readonly'], [1, 1, 1], getrange),
+  command('substr', 4, ['readonly'], [1, 1, 1], getrange),
+  command('setrange', 4, ['write', 'denyoom'], [1, 1, 1], setrange),
+  command('incrbyfloat', 3, ['write', 'denyoom', 'fast'], [1, 1, 1], incrbyfloat),
+  command('msetnx', -3, ['write', 'denyoom'], [1, -1, 2], msetnx),
+  command('unlink', -2, ['write', 'fast'], [1, -1, 1], del),
+  command('expire', -3, ['write', 'fast'], [1, 1, 1], (ctx, args) => expire(ctx, args, 'ex', 'expire')),
+  command('pexpire', -3, ['write', 'fast'], [1, 1, 1], (ctx, args) => expire(ctx, args, 'px', 'pexpire')),
+  command('expireat', -3, ['write', 'fast'], [1, 1, 1], (ctx, args) => expire(ctx, args, 'exat', 'expireat')),
+  command('pexpireat', -3, ['write', 'fast'], [1, 1, 1], (ctx, args) =>
+    expire(ctx, args, 'pxat', 'pexpireat'),
+  ),
+  command('ttl', 2, ['readonly', 'fast'], [1, 1, 1], (ctx, args) => ttl(ctx, args, false)),
+  command('pttl', 2, ['readonly', 'fast'], [1, 1, 1], (ctx, args) => ttl(ctx, args, true)),
+  command('persist', 2, ['write', 'fast'], [1, 1, 1], persist),
+  command('type', 2, ['readonly', 'fast'], [1, 1, 1], type),
+  command('scan', -2, ['readonly'], NO_KEYS, scan),
+  command('keys', 2, ['readonly'], NO_KEYS, keys),
+  command('dbsize', 1, ['readonly', 'fast'], NO_KEYS, dbsize),
   command('incr', 2, ['write', 'denyoom', 'fast'], [1, 1, 1], (ctx, args) => incrBy(ctx, args[1], 1)),
   command('decr', 2, ['write', 'denyoom', 'fast'], [1, 1, 1], (ctx, args) => incrBy(ctx, args[1], -1)),
   command('incrby', 3, ['write', 'denyoom', 'fast'], [1, 1, 1], (ctx, args) => incrByArg(ctx, args, 1)),
@@ -679,6 +1206,7 @@ const TABLE: CommandSpec[] = [
     [
       ['id', 2],
       ['getname', 2],
+      ['info', 2],
       ['setname', 3],
       ['setinfo', 4],
     ].map(([sub, arity]) =>

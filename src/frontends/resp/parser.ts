@@ -67,6 +67,11 @@ const DOLLAR = 0x24;
 
 const INCOMPLETE: ParseResult = { kind: 'incomplete' };
 
+/** Redis's limits for a client that has not authenticated (networking.c): arguments per request. */
+export const UNAUTHENTICATED_MAX_ARGS = 10;
+/** … and bytes per argument. */
+export const UNAUTHENTICATED_MAX_BULK_BYTES = 16384;
+
 export class RespParser {
   private readonly limits: ParserLimits;
   /** Unread bytes: `chunks[0]` from `offset` on, then the other chunks whole. */
@@ -81,9 +86,20 @@ export class RespParser {
   /** Length of the bulk argument whose `$N` header has been read; -1 when the header is next. */
   private bulkLength = -1;
   private failure: ParseResult | null = null;
+  /** Whether the client has not authenticated yet: Redis's tighter unauthenticated limits apply. */
+  private unauthenticated = false;
 
   constructor(limits: Partial<ParserLimits> = {}) {
     this.limits = { ...DEFAULT_PARSER_LIMITS, ...limits };
+  }
+
+  /**
+   * Before authentication a request may have at most UNAUTHENTICATED_MAX_ARGS arguments of at
+   * most UNAUTHENTICATED_MAX_BULK_BYTES each (Redis's limits and error texts), so a client
+   * without the password cannot make the server hold large frames.
+   */
+  setUnauthenticated(on: boolean): void {
+    this.unauthenticated = on;
   }
 
   /** Appends received bytes. The parser keeps a reference to `chunk`: do not reuse its memory. */
@@ -127,6 +143,9 @@ export class RespParser {
         if (typeof header === 'string') return this.fail(header);
         const count = parseLength(header, 1);
         if (count === null || count > this.limits.maxArgs) return this.fail('invalid multibulk length');
+        if (this.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS) {
+          return this.fail('unauthenticated multibulk length');
+        }
         // Redis treats `*0` and negative counts as an empty request and ignores it.
         if (count <= 0) continue;
         this.args = [];
@@ -143,6 +162,9 @@ export class RespParser {
           const length = parseLength(header, 1);
           if (length === null || length < 0 || length > this.limits.maxBulkBytes) {
             return this.fail('invalid bulk length');
+          }
+          if (this.unauthenticated && length > UNAUTHENTICATED_MAX_BULK_BYTES) {
+            return this.fail('unauthenticated bulk length');
           }
           this.bulkLength = length;
         }

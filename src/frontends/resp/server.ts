@@ -59,6 +59,11 @@ export interface RespServerOptions extends Partial<ParserLimits> {
    * it is destroyed; also the grace period of `close()`. Default 2000 ms.
    */
   closeTimeoutMs?: number;
+  /**
+   * The password clients must give with AUTH (or HELLO … AUTH default <password>) before any
+   * command but AUTH, HELLO, PING and QUIT (Redis's requirepass). Default none.
+   */
+  password?: string;
   logger?: RespLogger;
   /** Wall-clock milliseconds, for expiry times. Default Date.now. */
   clock?: () => number;
@@ -136,6 +141,7 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
   const facts: ServerFacts = {
     connectedClients: () => clients.size,
     port: () => listeningPort,
+    password: () => options.password ?? null,
     config: () => ({
       // What redis-benchmark and tools ask for. Arpeggio persists every write before it
       // acknowledges it (LMDB, fsync), which is Redis's `appendonly yes` + `appendfsync always`.
@@ -221,6 +227,8 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
         parserLimits,
         maxPipelinedCommands: options.maxPipelinedCommands,
         contextCacheEntries: options.contextCacheEntries,
+        addr: `${socket.remoteAddress}:${socket.remotePort}`,
+        laddr: `${socket.localAddress}:${socket.localPort}`,
       },
       sink,
     );

@@ -32,6 +32,7 @@ import {
   keyTooLong,
   lookup,
   MAX_KEY_BYTES,
+  PRE_AUTH_COMMANDS,
   type RespApi,
   type ServerFacts,
   type Session,
@@ -39,6 +40,9 @@ import {
 import { error, type RespProtocol, type RespValue, RespWriter } from './encoder.js';
 import { utf8Bytes } from './errors.js';
 import { type ParserLimits, RespParser } from './parser.js';
+
+/** Redis's reply to a command before authentication. */
+const NOAUTH = error('NOAUTH Authentication required.');
 
 /** Where a connection's output goes; server.ts binds it to a socket. */
 export interface ConnectionSink {
@@ -86,6 +90,9 @@ export interface ConnectionInit {
   maxPipelinedCommands?: number;
   /** Keys whose causal context the connection remembers (LRU), for `session` level. Default 1024. */
   contextCacheEntries?: number;
+  /** The client's and the server's `ip:port` (CLIENT INFO). */
+  addr?: string;
+  laddr?: string;
 }
 
 interface ReplySlot {
@@ -105,6 +112,10 @@ export class RespConnection implements Session {
   protocol: RespProtocol = 2;
   name: Buffer | null = null;
   closeAfterReply = false;
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAtMs: number;
+  private authenticatedNow = true;
   /** Commands parsed so far (progress, for the partial-request timeout). */
   commandsReceived = 0;
 
@@ -143,6 +154,20 @@ export class RespConnection implements Session {
     this.parser = new RespParser(init.parserLimits);
     this.maxPipelinedCommands = init.maxPipelinedCommands ?? 128;
     this.contextCacheEntries = init.contextCacheEntries ?? 1024;
+    this.addr = init.addr ?? '';
+    this.laddr = init.laddr ?? '';
+    this.createdAtMs = this.clock();
+    this.authenticated = this.server.password() === null;
+  }
+
+  /** False until AUTH (or HELLO AUTH) gives the password, when the server requires one. */
+  get authenticated(): boolean {
+    return this.authenticatedNow;
+  }
+
+  set authenticated(value: boolean) {
+    this.authenticatedNow = value;
+    this.parser.setUnauthenticated(!value);
   }
 
   /** Bytes received and not yet turned into commands (Redis's query buffer). */
@@ -288,7 +313,10 @@ export class RespConnection implements Session {
     const found = lookup(args);
     let result: CommandResult;
     try {
-      result = 'reply' in found ? found.reply : this.execute(found.spec, args);
+      // Redis's order: an unknown command or a wrong arity is refused first, then NOAUTH.
+      if ('reply' in found) result = found.reply;
+      else if (!this.authenticated && !PRE_AUTH_COMMANDS.has(latin1(args[0]).toLowerCase())) result = NOAUTH;
+      else result = this.execute(found.spec, args);
     } catch (err) {
       result = Promise.reject(err);
     }

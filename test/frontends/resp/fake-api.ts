@@ -8,7 +8,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { CausalContext, KvError, KvReply, KvRequest } from '../../../src/core/replication/messages.js';
-import { parseInteger } from '../../../src/core/replication/transitions.js';
+import { parseInteger, transitionFor } from '../../../src/core/replication/transitions.js';
 import type { RespApi } from '../../../src/frontends/resp/commands.js';
 
 interface Entry {
@@ -93,6 +93,10 @@ export class FakeApi implements RespApi {
   }
 
   private apply(req: KvRequest): KvReply {
+    if (req.op === 'scan') {
+      const keys = [...this.data.keys()].filter((k) => this.live(k)).map((k) => Buffer.from(k, 'latin1'));
+      return { ok: true, keys, nextId: null };
+    }
     const id = Buffer.from(req.key).toString('latin1');
     const current = this.live(id);
     switch (req.op) {
@@ -104,7 +108,8 @@ export class FakeApi implements RespApi {
           (req.condition === 'if-present' && current === undefined);
         const previous = req.returnPrevious ? { value: current ? current.value : null } : {};
         if (blocked) return { ok: true, applied: false, ...previous };
-        this.data.set(id, { value: Buffer.from(req.value), expiresAtMs: req.expiresAtMs });
+        const expiresAtMs = req.keepTtl ? (current?.expiresAtMs ?? 0) : req.expiresAtMs;
+        this.data.set(id, { value: Buffer.from(req.value), expiresAtMs });
         return { ok: true, applied: true, ...previous, context: this.wrote(id) };
       }
       case 'del': {
@@ -139,6 +144,19 @@ export class FakeApi implements RespApi {
       }
       case 'cas':
         throw new Error('the RESP front door sends no cas yet');
+      default: {
+        // The other operations: the core's own transition functions over the map.
+        const record = current
+          ? { value: current.value, expiresAtMs: current.expiresAtMs, hlc: 1, writer: 'fake', vv: {} }
+          : null;
+        const { next, reply } = transitionFor(req, this.clock())(record);
+        if (next !== 'unchanged') {
+          if (next.value === null) this.data.delete(id);
+          else this.data.set(id, { value: Buffer.from(next.value), expiresAtMs: next.expiresAtMs });
+          this.wrote(id);
+        }
+        return reply;
+      }
     }
   }
 }

@@ -102,6 +102,7 @@ export function command(...args: (string | Uint8Array)[]): Buffer {
 export const facts: ServerFacts = {
   connectedClients: () => 1,
   port: () => 6379,
+  password: () => null,
   config: () => ({ save: '', appendonly: 'yes', maxclients: '10000', timeout: '0' }),
 };
 
