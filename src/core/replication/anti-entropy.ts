@@ -40,11 +40,12 @@ export function recordDigest(key: Uint8Array, r: KvRecord): number {
   return murmur3x86_128(bytes, 0x5eed)[0];
 }
 
+/** Combines two 32-bit hashes into one (an inner tree node): integer mixing, no allocation. */
 function mix(a: number, b: number): number {
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setUint32(0, a);
-  new DataView(bytes.buffer).setUint32(4, b);
-  return murmur3x86_128(bytes, 0x7ee)[0];
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ b;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** The records of a range, in ring order, at most `limit` (two scans when it wraps past zero). */
