@@ -44,6 +44,8 @@ Flags:
   --host HOST             interface to listen on (default 127.0.0.1: this machine only)
   --advertise-host HOST   the address other nodes and clients should dial (default --host; needed
                           when --host is 0.0.0.0)
+  --advertise-peer HOST:PORT  the whole peer address others dial, when it is not --peer-port:
+                          a proxy in front of the node (arpeggio torture's fault proxy)
   --cluster NAME          cluster name; nodes of other clusters are refused (default arpeggio)
   --secret S              the cluster secret, ≥ 16 bytes (openssl rand -hex 32). Prefer the
                           ARPEGGIO_SECRET environment variable or the config file: a flag is
@@ -91,6 +93,7 @@ const FLAGS = {
   id: { type: 'string' },
   host: { type: 'string' },
   'advertise-host': { type: 'string' },
+  'advertise-peer': { type: 'string' },
   cluster: { type: 'string' },
   secret: { type: 'string' },
   vnodes: { type: 'string' },
@@ -118,6 +121,8 @@ export interface StartSettings {
   httpToken: string | undefined;
   host: string;
   advertiseHost: string;
+  /** The peer address advertised instead of advertiseHost:peer-port (a proxy in front). */
+  advertisePeer: string | undefined;
   join: string[];
   id: string | undefined;
   cluster: string;
@@ -197,6 +202,7 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       text(fromFile, 'http-token'),
     host,
     advertiseHost: text(raw, 'advertise-host') ?? host,
+    advertisePeer: text(raw, 'advertise-peer'),
     join: list(raw.join),
     id: text(raw, 'id'),
     cluster: text(raw, 'cluster') ?? 'arpeggio',
@@ -224,31 +230,53 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
  */
 function frontDoorsFor(s: StartSettings, logger: Logger): Record<string, FrontDoorStarter> {
   const doors: Record<string, FrontDoorStarter> = {};
-  if (s.respPort !== undefined) doors.resp = respFrontDoor(s, logger);
-  if (s.httpPort !== undefined) doors.http = httpFrontDoor(s, logger);
+  // One registry per node, served by the HTTP door; every door counts its requests into it.
+  let metrics: NodeMetrics | undefined;
+  const counted = <A extends NodeApi>(api: A, door: string): A => {
+    if (s.httpPort === undefined) return api; // nothing serves the metrics
+    metrics ??= new NodeMetrics(() => api.status());
+    return metrics.instrument(api, door);
+  };
+  if (s.respPort !== undefined) doors.resp = respFrontDoor(s, logger, counted);
+  if (s.httpPort !== undefined) {
+    doors.http = httpFrontDoor(s, logger, (api) => {
+      const host = counted(api as NodeApi & Partial<Pick<NodeHost, 'scanLocal'>>, 'http');
+      return { api: host, metrics: metrics as NodeMetrics };
+    });
+  }
   return doors;
 }
 
-/** The HTTP API on --http-port, advertised as `http`; its /metrics counts the HTTP door's requests. */
-function httpFrontDoor(s: StartSettings, logger: Logger): FrontDoorStarter {
+/** The Redis-protocol server on --resp-port, advertised as `resp`. */
+function respFrontDoor(
+  s: StartSettings,
+  logger: Logger,
+  counted: (api: NodeApi, door: string) => NodeApi,
+): FrontDoorStarter {
   return async (api) => {
-    const metrics = new NodeMetrics(() => api.status());
-    const host = api as NodeApi & Partial<Pick<NodeHost, 'scanLocal'>>;
-    const server = createHttpServer(metrics.instrument(host, 'http'), {
-      metrics,
-      ...(s.httpToken !== undefined ? { token: s.httpToken } : {}),
-      logger: logger.child({ component: 'http' }),
-    });
-    const { port } = await server.listen(s.httpPort ?? 0, s.host);
+    const server = createRespServer(counted(api, 'resp'), { logger: logger.child({ component: 'resp' }) });
+    const { port } = await server.listen(s.respPort ?? 0, s.host);
     return { address: formatAddress(s.advertiseHost, port), close: () => server.close() };
   };
 }
 
-/** The Redis-protocol server on --resp-port, advertised as `resp`. */
-function respFrontDoor(s: StartSettings, logger: Logger): FrontDoorStarter {
-  return async (api) => {
-    const server = createRespServer(api, { logger: logger.child({ component: 'resp' }) });
-    const { port } = await server.listen(s.respPort ?? 0, s.host);
+/** The HTTP API and /metrics on --http-port, advertised as `http`. */
+function httpFrontDoor(
+  s: StartSettings,
+  logger: Logger,
+  wrap: (api: NodeApi) => { api: NodeApi & Partial<Pick<NodeHost, 'scanLocal'>>; metrics: NodeMetrics },
+): FrontDoorStarter {
+  return async (nodeApi) => {
+    const { api, metrics } = wrap(nodeApi);
+    // Fastify logs every request at info level, which would drown the node's own lines.
+    const httpLogger = logger.child({ component: 'http' });
+    if (httpLogger.levelVal < httpLogger.levels.values.warn) httpLogger.level = 'warn';
+    const server = createHttpServer(api, {
+      metrics,
+      ...(s.httpToken !== undefined ? { token: s.httpToken } : {}),
+      logger: httpLogger,
+    });
+    const { port } = await server.listen(s.httpPort ?? 0, s.host);
     return { address: formatAddress(s.advertiseHost, port), close: () => server.close() };
   };
 }
@@ -274,6 +302,7 @@ async function run(argv: string[]): Promise<number> {
     peerHost: s.host,
     peerPort: s.peerPort,
     advertiseHost: s.advertiseHost,
+    ...(s.advertisePeer !== undefined ? { advertisePeer: s.advertisePeer } : {}),
     join: s.join,
     id: s.id,
     cluster: s.cluster,

@@ -66,7 +66,7 @@ export interface HttpAppOptions {
   maxListLimit?: number;
   /** Level of requests without `?consistency=`. Default quorum. */
   defaultConsistency?: Consistency;
-  /** Request logs; default none. */
+  /** Logs (fastify logs each request at info level; give a logger at warn to keep errors only). Default none. */
   logger?: Logger;
   /** Wall-clock ms, for TTLs. Default Date.now. */
   clock?: () => number;
