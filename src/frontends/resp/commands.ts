@@ -780,7 +780,7 @@ function hello(ctx: CommandContext, args: Buffer[]): RespValue {
   if (!ctx.session.authenticated) {
     return error(
       'NOAUTH HELLO must be called with the client already authenticated, otherwise the ' +
-        'HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and ' +
+        'HELLO AUTH <user> <pass> option can be used to authenticate the client and ' +
         'select the RESP protocol version at the same time',
     );
   }
