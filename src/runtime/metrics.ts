@@ -47,6 +47,7 @@ export class NodeMetrics {
   private readonly series = new Map<string, RequestSeries>();
   /** Each member's state and incarnation at the last scrape, to count membership events. */
   private readonly lastSeen = new Map<string, { state: string; incarnation: number }>();
+  private forgetSnapshot: () => void = () => {};
 
   constructor(
     private readonly status: () => NodeHostStatus,
@@ -116,8 +117,9 @@ export class NodeMetrics {
     }
   }
 
-  /** The Prometheus text exposition of every series. */
+  /** The Prometheus text exposition of every series, from a fresh status(). */
   text(): Promise<string> {
+    this.forgetSnapshot();
     return this.registry.metrics();
   }
 
@@ -126,9 +128,13 @@ export class NodeMetrics {
   }
 
   private nodeSeries(registers: Registry[]): void {
-    // One status() per scrape, shared by every collector of that scrape.
+    // One status() per scrape, shared by every collector of that scrape (text() starts a new
+    // one; a caller of registry.metrics() gets one at most 100 ms old).
     let snapshot: NodeHostStatus | null = null;
     let snapshotAtMs = -1;
+    this.forgetSnapshot = () => {
+      snapshot = null;
+    };
     const current = (): NodeHostStatus => {
       const now = performance.now();
       if (snapshot === null || now - snapshotAtMs > 100) {

@@ -80,6 +80,12 @@ export interface NodeHostOptions {
   peerPort?: number;
   /** The host name or address peers dial; required when peerHost is a wildcard. Default peerHost. */
   advertiseHost?: string;
+  /**
+   * The whole peer address peers dial ("host:port"), when it is not this node's listening port:
+   * a proxy or a NAT in front of it (`arpeggio torture` puts a fault-injecting proxy there).
+   * Default: advertiseHost and the bound port.
+   */
+  advertisePeer?: string;
   /** Seed addresses ("host:port") of nodes already in the cluster; none for the first node. */
   join?: readonly string[];
   /** This node's name at its first start (default `n-` + 8 hex digits); must match afterwards. */
@@ -264,7 +270,7 @@ export class NodeHost implements NodeApi {
         nodeId: identity.nodeId,
         epoch: identity.epoch,
         durability,
-        peerAddress: formatAddress(advertise, bound.port),
+        peerAddress: options.advertisePeer ?? formatAddress(advertise, bound.port),
         maxInflight: options.maxInflightRequests ?? config.maxInflightRequests,
       });
       undo.push(() => host.closeFrontDoors());
@@ -463,7 +469,7 @@ export class NodeHost implements NodeApi {
   }): { keys: Uint8Array[]; cursor: Uint8Array | null } {
     if (this.state !== 'running' && this.state !== 'closing') return { keys: [], cursor: null };
     const { prefix, limit } = options;
-    const budget = Math.max(limit, options.maxExamined ?? 10_000);
+    const budget = Math.max(1, options.maxExamined ?? 10_000);
     const nowMs = Date.now();
     const keys: Uint8Array[] = [];
     let after = options.cursor;
@@ -739,6 +745,13 @@ function checkOptions(options: NodeHostOptions): KvConfig {
     bad(
       `peers cannot dial '${advertise}': give the address they should use (advertiseHost, --advertise-host)`,
     );
+  }
+  if (options.advertisePeer !== undefined) {
+    try {
+      parseAddress(options.advertisePeer);
+    } catch {
+      bad(`advertised peer address '${options.advertisePeer}' is not host:port`);
+    }
   }
   for (const address of options.join ?? []) {
     try {

@@ -178,6 +178,23 @@ describe('HTTP API on a real node', { timeout: 30_000 }, () => {
     assert.deepEqual(seen.sort(), ['p/a', 'p/b']);
   });
 
+  test('scanLocal examines a bounded number of records per call and hands back a cursor to go on', async () => {
+    for (const k of ['s/1', 's/2', 's/3'])
+      await app.inject({ method: 'PUT', url: `/v1/kv/${k}`, payload: k });
+    const enc = new TextEncoder();
+    const seen: string[] = [];
+    let cursor: Uint8Array | null = null;
+    let calls = 0;
+    do {
+      const page = node.host.scanLocal({ prefix: enc.encode('s/'), cursor, limit: 10, maxExamined: 1 });
+      assert.ok(page.keys.length <= 1, 'one record examined, at most one key');
+      seen.push(...page.keys.map((k) => new TextDecoder().decode(k)));
+      cursor = page.cursor;
+      calls++;
+    } while (cursor !== null && calls < 1000);
+    assert.deepEqual(seen.sort(), ['s/1', 's/2', 's/3']);
+  });
+
   test('GET /v1/cluster shows the member, its endpoints, incarnation and ranges, and the ring', async () => {
     const res = await app.inject({ url: '/v1/cluster' });
     assert.equal(res.statusCode, 200);
