@@ -52,6 +52,7 @@ export const NODE_OUTPUT_FILE = 'stdout.log';
 export const PORT_STRIDE = 10;
 export const PEER_PORT_OFFSET = 0;
 export const RESP_PORT_OFFSET = 1;
+export const HTTP_PORT_OFFSET = 2;
 export const DEFAULT_BASE_PORT = 7100;
 export const DEFAULT_NODE_COUNT = 3;
 
@@ -119,6 +120,8 @@ export interface LocalNode {
   /** "host:port" for peers and for Redis clients; port 0 until the first start when the OS picks. */
   peer: string;
   resp: string;
+  /** "host:port" of the HTTP API (absent in cluster files written before it existed). */
+  http?: string;
   /** The process of its latest start (null once stopped by the manager). */
   pid: number | null;
   /** What the manager last did with it. Whether it runs now is read from its lock file. */
@@ -198,6 +201,7 @@ interface StartLine {
   pid?: number;
   peer?: string;
   resp?: string | null;
+  http?: string | null;
   code?: string;
   message?: string;
 }
@@ -621,6 +625,7 @@ export class LocalCluster {
     const offset = fstatSync(out).size;
     const peer = portOf(node.peer);
     const resp = portOf(node.resp);
+    const http = node.http === undefined ? nodePorts(this.file.basePort, node.index).http : portOf(node.http);
     const args = [
       this.options.bin ?? defaultBin(),
       'start',
@@ -637,6 +642,8 @@ export class LocalCluster {
       String(peer),
       '--resp-port',
       String(resp),
+      '--http-port',
+      String(http),
       '--log-level',
       this.options.logLevel ?? 'info',
       ...(seeds.length > 0 ? ['--join', seeds.join(',')] : []),
@@ -669,6 +676,7 @@ export class LocalCluster {
         record.pid = line.pid ?? child.pid ?? null;
         record.peer = line.peer ?? record.peer;
         record.resp = line.resp ?? record.resp;
+        record.http = line.http ?? record.http;
         record.state = 'running';
         Object.assign(node, record);
         return;
@@ -755,9 +763,9 @@ export class LocalCluster {
 // ---- files ---------------------------------------------------------------------------------
 
 /** The port scheme: node nI's ports from the base port (all 0, "the OS picks", for base 0). */
-export function nodePorts(basePort: number, index: number): { peer: number; resp: number } {
+export function nodePorts(basePort: number, index: number): { peer: number; resp: number; http: number } {
   const port = (offset: number) => (basePort === 0 ? 0 : basePort + PORT_STRIDE * (index - 1) + offset);
-  return { peer: port(PEER_PORT_OFFSET), resp: port(RESP_PORT_OFFSET) };
+  return { peer: port(PEER_PORT_OFFSET), resp: port(RESP_PORT_OFFSET), http: port(HTTP_PORT_OFFSET) };
 }
 
 function newNode(file: ClusterFile, index: number): LocalNode {
@@ -769,6 +777,7 @@ function newNode(file: ClusterFile, index: number): LocalNode {
     data: `n${index}`,
     peer: address(ports.peer),
     resp: address(ports.resp),
+    http: address(ports.http),
     pid: null,
     state: 'stopped',
   };

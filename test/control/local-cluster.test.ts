@@ -66,10 +66,10 @@ async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): 
 }
 
 describe('the local cluster manager', () => {
-  test('ports: node nI uses base + 10·(I−1) for peers and the next port for Redis clients; base 0 lets the OS pick', () => {
-    assert.deepEqual(nodePorts(7100, 1), { peer: 7100, resp: 7101 });
-    assert.deepEqual(nodePorts(7100, 3), { peer: 7120, resp: 7121 });
-    assert.deepEqual(nodePorts(0, 5), { peer: 0, resp: 0 });
+  test('ports: node nI uses base + 10·(I−1) for peers, the next for Redis clients, the one after for HTTP; base 0 lets the OS pick', () => {
+    assert.deepEqual(nodePorts(7100, 1), { peer: 7100, resp: 7101, http: 7102 });
+    assert.deepEqual(nodePorts(7100, 3), { peer: 7120, resp: 7121, http: 7122 });
+    assert.deepEqual(nodePorts(0, 5), { peer: 0, resp: 0, http: 0 });
   });
 
   test('a directory without a cluster is NOT_A_CLUSTER', (t) => {

@@ -35,8 +35,15 @@ function table(rows: string[][]): string[] {
 
 function endpointRows(cluster: LocalCluster, nodes: LocalNode[]): string[] {
   return table([
-    ['node', 'pid', 'peer', 'resp (redis)', 'data'],
-    ...nodes.map((n) => [n.id, String(n.pid ?? '-'), n.peer, n.resp, shown(cluster.dataDirOf(n))]),
+    ['node', 'pid', 'peer', 'resp (redis)', 'http', 'data'],
+    ...nodes.map((n) => [
+      n.id,
+      String(n.pid ?? '-'),
+      n.peer,
+      n.resp,
+      n.http ?? '-',
+      shown(cluster.dataDirOf(n)),
+    ]),
   ]);
 }
 
@@ -46,7 +53,7 @@ function nodeJson(cluster: LocalCluster, n: LocalNode) {
     pid: n.pid,
     peer: n.peer,
     resp: n.resp,
-    http: null,
+    http: n.http ?? null,
     data: cluster.dataDirOf(n),
     log: `${cluster.dataDirOf(n)}/${NODE_LOG_FILE}`,
   };
@@ -193,6 +200,7 @@ async function up(argv: string[]): Promise<number> {
       out(
         `        redis-cli -p ${portOf(members[members.length - 1].resp)} GET greeting   (any node serves any key)`,
       );
+      if (members[0].http) out(`        curl -s http://${members[0].http}/v1/kv/greeting`);
       out(`Status: arpeggio cluster status --dir ${dir}`);
       out(`Logs:   ${shown(cluster.dir)}/nI/${NODE_LOG_FILE} (JSON lines)`);
       out(
