@@ -23,6 +23,7 @@ import {
 } from '../../core/replication/messages.js';
 import { MAX_STRING_BYTES, parseFloatText } from '../../core/replication/transitions.js';
 import { MAX_STORAGE_KEY_BYTES } from '../../core/storage-table.js';
+import { commandDoc } from './docs.js';
 import {
   array,
   bulk,
@@ -1056,6 +1057,22 @@ function describe(spec: CommandSpec): RespValue {
   ]);
 }
 
+/** COMMAND DOCS [name …]: name/docs pairs (docs.ts); unknown names are left out, as in Redis. */
+function commandDocs(_ctx: CommandContext, args: Buffer[]): RespValue {
+  const names = args.length > 2 ? args.slice(2).map(lower) : Object.keys(COMMANDS);
+  const entries: [RespValue, RespValue][] = [];
+  for (const name of names) {
+    const spec = COMMANDS[name];
+    if (spec === undefined) continue;
+    const reply = commandDoc(
+      name,
+      Object.values(spec.subcommands ?? {}).map((sub) => sub.name),
+    );
+    if (reply) entries.push([bulk(name), reply]);
+  }
+  return map(entries);
+}
+
 function commandInfo(_ctx: CommandContext, args: Buffer[]): RespValue {
   const wanted = args.length > 2 ? args.slice(2).map(lower) : Object.keys(COMMANDS);
   return array(wanted.map((name) => (COMMANDS[name] ? describe(COMMANDS[name]) : NULL_ARRAY)));
@@ -1192,8 +1209,7 @@ const TABLE: CommandSpec[] = [
   ]),
   command('command', -1, ['loading', 'stale'], NO_KEYS, (ctx, args) => commandInfo(ctx, args.slice(0, 1)), [
     command('command|count', 2, ['loading', 'stale'], NO_KEYS, () => integer(TABLE.length)),
-    // Documentation is not served; an empty reply is what redis-cli copes with.
-    command('command|docs', -2, ['loading', 'stale'], NO_KEYS, () => map([])),
+    command('command|docs', -2, ['loading', 'stale'], NO_KEYS, commandDocs),
     command('command|info', -2, ['loading', 'stale'], NO_KEYS, commandInfo),
     command('command|list', -2, ['loading', 'stale'], NO_KEYS, () => array(TABLE.map((c) => bulk(c.name)))),
   ]),

@@ -484,3 +484,97 @@ describe('differential: the same script against redis-server and Arpeggio', {
     }
   });
 });
+
+/** A docs reply decoded from RESP2 (maps are flat arrays) into the shape of its arguments. */
+function argumentShape(doc: unknown): unknown {
+  const asObject = (flat: unknown): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    const items = flat as unknown[];
+    for (let i = 0; i + 1 < items.length; i += 2) out[String(items[i])] = items[i + 1];
+    return out;
+  };
+  const arg = (flat: unknown): unknown => {
+    const a = asObject(flat);
+    const flags = ((a.flags as { simple: string }[] | undefined) ?? [])
+      .map((f) => f.simple)
+      .filter((f) => f === 'optional' || f === 'multiple');
+    const nested = a.arguments as unknown[] | undefined;
+    return {
+      ...(nested ? {} : { name: a.name }),
+      type: a.type,
+      ...(a.token ? { token: String(a.token).toUpperCase() } : {}),
+      ...(flags.length > 0 ? { flags } : {}),
+      ...(nested ? { arguments: nested.map(arg) } : {}),
+    };
+  };
+  return ((asObject(doc).arguments as unknown[] | undefined) ?? []).map(arg);
+}
+
+describe('COMMAND DOCS', { skip: !haveRedis && `${REDIS_SERVER} is not installed` }, () => {
+  test("describes each supported Redis command's arguments as redis-server does (names of leaves, types, tokens, flags)", async (t) => {
+    const dir = await tempDir('arpeggio-docs-');
+    const r = await startRedis(dir.path);
+    const server = createRespServer({
+      nodeId: 'docs',
+      status: () => ({}),
+      request: async () => ({ ok: true }),
+    });
+    const { port } = await server.listen(0);
+    t.after(async () => {
+      r.child.kill();
+      await server.close();
+      await dir.remove();
+    });
+    const names = [
+      'get',
+      'set',
+      'getex',
+      'getdel',
+      'getset',
+      'setnx',
+      'setex',
+      'psetex',
+      'append',
+      'strlen',
+      'getrange',
+      'setrange',
+      'incr',
+      'decr',
+      'incrby',
+      'decrby',
+      'incrbyfloat',
+      'mget',
+      'mset',
+      'msetnx',
+      'del',
+      'unlink',
+      'exists',
+      'expire',
+      'pexpire',
+      'expireat',
+      'pexpireat',
+      'ttl',
+      'pttl',
+      'persist',
+      'type',
+      'scan',
+      'keys',
+      'dbsize',
+      'ping',
+      'echo',
+      'select',
+      'quit',
+    ];
+    const steps = names.map((n) => s('COMMAND', 'DOCS', n));
+    const [fromRedis, fromArpeggio] = await Promise.all([run(r.port, steps), run(port, steps)]);
+    const problems: string[] = [];
+    names.forEach((name, i) => {
+      const [redisDoc] = decodeReplies(fromRedis[i]).replies as unknown[][];
+      const [ourDoc] = decodeReplies(fromArpeggio[i]).replies as unknown[][];
+      const expected = JSON.stringify(argumentShape(redisDoc[1]));
+      const actual = JSON.stringify(argumentShape(ourDoc[1]));
+      if (expected !== actual) problems.push(`${name}\n  redis    ${expected}\n  arpeggio ${actual}`);
+    });
+    assert.deepEqual(problems, [], problems.join('\n'));
+  });
+});
