@@ -1085,7 +1085,8 @@ function client(ctx: CommandContext, args: Buffer[], sub: string): RespValue {
     case 'getname':
       return bulkOrNull(ctx.session.name);
     case 'info':
-      return verbatimOrBulk(ctx, clientInfoLine(ctx));
+      // Redis 7 answers with a verbatim string in RESP3; a bulk string reads the same to clients.
+      return bulk(clientInfoLine(ctx));
     case 'setname': {
       const name = args[2];
       if (name.some((b) => b <= 0x20 || b > 0x7e)) {
@@ -1117,11 +1118,6 @@ function clientInfoLine(ctx: CommandContext): string {
     `rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default redir=-1 ` +
     `resp=${s.protocol} lib-name= lib-ver=\n`
   );
-}
-
-/** Redis answers CLIENT INFO as a verbatim string in RESP3 and a bulk string in RESP2. */
-function verbatimOrBulk(_ctx: CommandContext, text: string): RespValue {
-  return bulk(text);
 }
 
 // ---- the table -----------------------------------------------------------------------------
