@@ -863,7 +863,10 @@ async function info(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
   const memory = process.memoryUsage();
   const wanted = args.slice(1).map(lower);
   const all = wanted.length === 0 || wanted.some((w) => w === 'all' || w === 'everything' || w === 'default');
-  const want = (name: string) => all || wanted.includes(name);
+  // `INFO arpeggio` gives all of Arpeggio's sections: ring, members, hints and its own.
+  const arpeggioSections = ['ring', 'members', 'hints', 'arpeggio'];
+  const want = (name: string) =>
+    all || wanted.includes(name) || (wanted.includes('arpeggio') && arpeggioSections.includes(name));
   let keyCount = 0;
   if (want('keyspace')) {
     const n = await countKeys(ctx);

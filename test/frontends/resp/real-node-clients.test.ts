@@ -151,7 +151,11 @@ describe('Redis clients against a real node', { timeout: 30_000 }, () => {
     assert.equal(await redis.client('GETNAME'), 'io-client');
     assert.equal(typeof (await redis.client('ID')), 'number');
     assert.match((await redis.client('INFO')) as string, /name=io-client .*resp=[23]/);
-    assert.match(await redis.info('arpeggio'), /# Arpeggio\r\nnode_id:/);
+    const arpeggio = await redis.info('arpeggio');
+    assert.match(arpeggio, /# Arpeggio\r\nnode_id:/);
+    assert.match(arpeggio, /# Ring\r\nring_members:[^\r]+\r\nring_size:1\r\n/, 'the ring: this node');
+    assert.match(arpeggio, /# Members\r\nmembers:1\r\nmembers_alive:1\r\n/);
+    assert.match(arpeggio, /# Hints\r\nhints_pending:0\r\n/);
     assert.match(await redis.info('keyspace'), /db0:keys=\d+/);
     assert.deepEqual(await redis.config('GET', 'maxmemory'), ['maxmemory', '0']);
     assert.equal(await redis.select(0), 'OK');
