@@ -120,7 +120,12 @@ export class DrivenConnection {
   private waiters: { n: number; resolve: () => void }[] = [];
   private endWaiters: (() => void)[] = [];
 
-  constructor(init: Partial<ConnectionInit> = {}, api = new FakeApi(), clock?: () => number) {
+  constructor(
+    init: Partial<ConnectionInit> = {},
+    api = new FakeApi(),
+    clock?: () => number,
+    server: ServerFacts = facts,
+  ) {
     this.api = api;
     const sink: ConnectionSink = {
       write: (parts) => {
@@ -140,7 +145,7 @@ export class DrivenConnection {
       pauseInput: () => this.events.push('pause'),
       resumeInput: () => this.events.push('resume'),
     };
-    this.connection = new RespConnection({ api, server: facts, clock }, { id: 7, ...init }, sink);
+    this.connection = new RespConnection({ api, server, clock }, { id: 7, ...init }, sink);
   }
 
   send(bytes: string | Buffer): void {

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import type { KvError, KvRequest } from '../../../src/core/replication/messages.js';
 import { MAX_KEY_BYTES } from '../../../src/frontends/resp/commands.js';
 import { FakeApi } from './fake-api.js';
-import { command, DrivenConnection } from './helpers.js';
+import { command, DrivenConnection, facts } from './helpers.js';
 
 const OK = { simple: 'OK' };
 const err = (text: string) => ({ error: text });
@@ -634,6 +634,47 @@ describe('RESP commands (connection without a socket)', () => {
       ];
       assert.deepEqual(JSON.parse(status), { id: 'fake-node', ready: false }, 'what api.status() returned');
       assert.deepEqual(extra, err("ERR wrong number of arguments for 'arpeggio.status' command"));
+    });
+  });
+
+  describe('passwords (AUTH)', () => {
+    const locked = () =>
+      new DrivenConnection({}, new FakeApi(), undefined, { ...facts, password: () => 'sesame' });
+
+    test('before AUTH only AUTH, HELLO, PING and QUIT run; the rest is NOAUTH and reaches no node', async () => {
+      const c = locked();
+      assert.deepEqual(await c.call(['GET', 'k'], ['SET', 'k', 'v'], ['PING'], ['NOPE'], ['GET']), [
+        err('NOAUTH Authentication required.'),
+        err('NOAUTH Authentication required.'),
+        { simple: 'PONG' },
+        err("ERR unknown command 'NOPE', with args beginning with: "),
+        err("ERR wrong number of arguments for 'get' command"),
+      ]);
+      assert.equal(c.api.requests.length, 0, 'nothing reached the node');
+    });
+
+    test('a wrong password is WRONGPASS; the right one (AUTH or HELLO AUTH) opens the connection', async () => {
+      const c = locked();
+      assert.deepEqual(
+        await c.call(['AUTH', 'nope'], ['AUTH', 'other', 'sesame'], ['AUTH', 'sesame'], ['GET', 'k']),
+        [
+          err('WRONGPASS invalid username-password pair or user is disabled.'),
+          err('WRONGPASS invalid username-password pair or user is disabled.'),
+          OK,
+          null,
+        ],
+      );
+      const h = locked();
+      const [hello] = await h.call(['HELLO', '2', 'AUTH', 'default', 'sesame']);
+      assert.ok(Array.isArray(hello), 'HELLO with the password answers the handshake');
+      assert.deepEqual(await h.call(['GET', 'k']), [null]);
+    });
+
+    test('before AUTH, more than 10 arguments is a protocol error that closes the connection', async () => {
+      const c = locked();
+      c.send(command('MGET', ...Array.from({ length: 10 }, (_, i) => `k${i}`)));
+      await c.closed();
+      assert.deepEqual(c.replies(), [err('ERR Protocol error: unauthenticated multibulk length')]);
     });
   });
 });
