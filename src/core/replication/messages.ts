@@ -53,13 +53,24 @@ export type KvRequest =
       value: Uint8Array | null;
       consistency: Consistency;
     }
-  /** Appends `value` to the string at key (absent = empty); replies its new length. Through consensus. */
-  | { op: 'append'; key: Uint8Array; value: Uint8Array; consistency: Consistency }
+  /**
+   * Appends `value` to the string at key (absent = empty); replies its new length. A result longer
+   * than `maxBytes` (default 512 MiB, Redis's proto-max-bulk-len) is refused. Through consensus.
+   */
+  | { op: 'append'; key: Uint8Array; value: Uint8Array; maxBytes?: number; consistency: Consistency }
   /**
    * Overwrites the string at key from byte `offset`, zero-padding a shorter one; replies the new
-   * length. An empty `value` changes nothing. Through consensus.
+   * length. An empty `value` changes nothing; a result longer than `maxBytes` (as for append) is
+   * refused. Through consensus.
    */
-  | { op: 'setrange'; key: Uint8Array; offset: number; value: Uint8Array; consistency: Consistency }
+  | {
+      op: 'setrange';
+      key: Uint8Array;
+      offset: number;
+      value: Uint8Array;
+      maxBytes?: number;
+      consistency: Consistency;
+    }
   /** Adds the decimal float `by` to the float stored at key (absent = 0); replies the new text. Consensus. */
   | { op: 'incrbyfloat'; key: Uint8Array; by: string; consistency: Consistency }
   /** Deletes the key and replies the value it had. Through consensus. */

@@ -93,7 +93,7 @@ function stringTransition(req: KvRequest, live: KvRecord | null, nowMs: number):
   switch (req.op) {
     case 'append': {
       const length = (value?.length ?? 0) + req.value.length;
-      if (length > MAX_STRING_BYTES)
+      if (length > (req.maxBytes ?? MAX_STRING_BYTES))
         return { next: 'unchanged', reply: kvError('BAD_REQUEST', true, TOO_LONG) };
       const joined = new Uint8Array(length);
       if (value) joined.set(value);
@@ -105,7 +105,7 @@ function stringTransition(req: KvRequest, live: KvRecord | null, nowMs: number):
       if (req.value.length === 0)
         return { next: 'unchanged', reply: { ok: true, applied: false, number: old.length } };
       const length = Math.max(old.length, req.offset + req.value.length);
-      if (length > MAX_STRING_BYTES)
+      if (length > (req.maxBytes ?? MAX_STRING_BYTES))
         return { next: 'unchanged', reply: kvError('BAD_REQUEST', true, TOO_LONG) };
       const out = new Uint8Array(length);
       out.set(old);

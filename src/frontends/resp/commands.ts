@@ -512,17 +512,32 @@ function getrange(ctx: CommandContext, args: Buffer[]): CommandResult {
   });
 }
 
+/**
+ * The longest string APPEND and SETRANGE may build: the server's proto-max-bulk-len (the value
+ * limit, maxBulkBytes), as Redis's checkStringLength uses proto-max-bulk-len.
+ */
+function maxStringBytes(ctx: CommandContext): number {
+  const configured = Number(ctx.server.config()['proto-max-bulk-len']);
+  return Number.isSafeInteger(configured) && configured > 0 ? configured : MAX_STRING_BYTES;
+}
+
 function append(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
-  return ask(ctx, { op: 'append', key: args[1], value: args[2], consistency: ctx.consistency }, false).then(
-    (r) => (failed(r) ? r : integer(r.number as number)),
-  );
+  const req: KvRequest = {
+    op: 'append',
+    key: args[1],
+    value: args[2],
+    maxBytes: maxStringBytes(ctx),
+    consistency: ctx.consistency,
+  };
+  return ask(ctx, req, false).then((r) => (failed(r) ? r : integer(r.number as number)));
 }
 
 function setrange(ctx: CommandContext, args: Buffer[]): CommandResult {
   const offset = parseInt64(args[2]);
   if (offset === null) return NOT_AN_INTEGER;
   if (offset < 0n) return error('ERR offset is out of range');
-  if (args[3].length > 0 && offset + BigInt(args[3].length) > BigInt(MAX_STRING_BYTES)) {
+  const maxBytes = maxStringBytes(ctx);
+  if (args[3].length > 0 && offset + BigInt(args[3].length) > BigInt(maxBytes)) {
     return error('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
   }
   const req: KvRequest = {
@@ -530,6 +545,7 @@ function setrange(ctx: CommandContext, args: Buffer[]): CommandResult {
     key: args[1],
     offset: Number(offset),
     value: args[3],
+    maxBytes,
     consistency: ctx.consistency,
   };
   return ask(ctx, req, false).then((r) => (failed(r) ? r : integer(r.number as number)));

@@ -184,3 +184,22 @@ test('PERSIST removes an expiry; TTL reports existence and expiry; SET KEEPTTL k
   const kept = set(current('v', 7000));
   assert.equal(kept.next !== 'unchanged' && kept.next.expiresAtMs, 7000);
 });
+
+test('APPEND and SETRANGE refuse a result longer than maxBytes (proto-max-bulk-len) and change nothing', () => {
+  const append = transitionFor(
+    { op: 'append', key, value: enc.encode('xyz'), maxBytes: 5, consistency: 'quorum' },
+    0,
+  );
+  const refused = append(current('abc'));
+  assert.equal(refused.next, 'unchanged');
+  assert.equal(
+    refused.reply.ok === false && refused.reply.error.message,
+    'string exceeds maximum allowed size (proto-max-bulk-len)',
+  );
+  const setrange = transitionFor(
+    { op: 'setrange', key, offset: 4, value: enc.encode('xy'), maxBytes: 5, consistency: 'quorum' },
+    0,
+  );
+  assert.equal(setrange(null).next, 'unchanged');
+  assert.equal(setrange(null).reply.ok, false);
+});
