@@ -8,10 +8,11 @@ import { checkGroup } from './commands/check.js';
 import { clusterGroup } from './commands/cluster.js';
 import { simGroup } from './commands/sim.js';
 import { startCommand } from './commands/start.js';
+import { tortureCommand } from './commands/torture.js';
 
 const groups: CommandGroup[] = [clusterGroup, simGroup, checkGroup];
 /** Commands that stand alone (`arpeggio start`), not under a group word. */
-const topCommands: Command[] = [startCommand];
+const topCommands: Command[] = [startCommand, tortureCommand];
 
 const topUsage = (): string =>
   [

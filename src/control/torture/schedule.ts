@@ -1,0 +1,81 @@
+/**
+ * The fault schedule of a torture run: which fault, on which nodes, when and for how long, all
+ * drawn from one seed, so a run's faults can be named and repeated (the processes' timing is
+ * real and is not). Pure: no clock, no processes.
+ *
+ *   calm (warm-up) │ fault 1 │ calm │ fault 2 │ calm │ …  │ calm until the end, then heal
+ *
+ * One fault at a time (overlapping faults are not done yet). Node names are placeholders here ("a random member"): the runner
+ * picks the actual node when the fault starts, from the members running then, with the same
+ * random stream.
+ */
+import type { Random } from '../../core/types.js';
+
+export const FAULT_KINDS = ['kill', 'pause', 'partition', 'churn'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** The shapes a partition takes (one node alone both ways, a minority, one node's outbound only). */
+export type PartitionShape = 'isolate-one' | 'minority' | 'one-way-out';
+
+export interface PlannedFault {
+  kind: FaultKind;
+  /** Milliseconds from the start of the run. */
+  atMs: number;
+  /** How long it holds (kill: until the restart; churn: join, then leave of the new node). */
+  holdMs: number;
+  shape?: PartitionShape;
+}
+
+export interface ScheduleOptions {
+  durationMs: number;
+  faults: readonly FaultKind[];
+  /** Calm at the start, so that calm latencies have a sample (default min(3 s, 15 % of the run)). */
+  warmupMs?: number;
+  /** A fault holds for [minHoldMs, maxHoldMs) (default 2–5 s). */
+  minHoldMs?: number;
+  maxHoldMs?: number;
+  /** Calm between two faults, [minGapMs, maxGapMs) (default 1–3 s). */
+  minGapMs?: number;
+  maxGapMs?: number;
+  /** No fault starts in the last tailMs of the run (default 1 s). */
+  tailMs?: number;
+}
+
+/** The faults of a run, in order of start. */
+export function planFaults(random: Random, options: ScheduleOptions): PlannedFault[] {
+  const {
+    durationMs,
+    faults,
+    warmupMs = Math.min(3000, durationMs * 0.15),
+    minHoldMs = 2000,
+    maxHoldMs = 5000,
+    minGapMs = 1000,
+    maxGapMs = 3000,
+    tailMs = 1000,
+  } = options;
+  if (faults.length === 0) return [];
+  const between = (lo: number, hi: number) => Math.round(lo + random.next() * (hi - lo));
+  const planned: PlannedFault[] = [];
+  let at = warmupMs;
+  while (at < durationMs - tailMs) {
+    const kind = random.pick(faults);
+    const holdMs = Math.min(between(minHoldMs, maxHoldMs), Math.max(0, durationMs - tailMs - at));
+    const fault: PlannedFault = { kind, atMs: at, holdMs };
+    if (kind === 'partition') fault.shape = random.pick(['isolate-one', 'minority', 'one-way-out'] as const);
+    planned.push(fault);
+    at += holdMs + between(minGapMs, maxGapMs);
+  }
+  return planned;
+}
+
+/** Parses "kill,pause,partition,churn" (or "all"); throws with the valid names. */
+export function parseFaults(text: string): FaultKind[] {
+  if (text === 'all') return [...FAULT_KINDS];
+  if (text === 'none' || text === '') return [];
+  const names = text.split(',').map((s) => s.trim());
+  for (const n of names) {
+    if (!(FAULT_KINDS as readonly string[]).includes(n))
+      throw new Error(`unknown fault '${n}' (faults: ${FAULT_KINDS.join(', ')}, all, none)`);
+  }
+  return [...new Set(names)] as FaultKind[];
+}
