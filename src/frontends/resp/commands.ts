@@ -884,7 +884,10 @@ async function info(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
   const want = (name: string) =>
     all || wanted.includes(name) || (wanted.includes('arpeggio') && arpeggioSections.includes(name));
   let keyCount = 0;
-  if (want('keyspace')) {
+  // Counting keys reads the node's whole store (DBSIZE), so a plain INFO — which ioredis sends on
+  // every connect for its ready check — leaves the count out; INFO keyspace / all includes it.
+  const countKeysToo = wanted.some((w) => w === 'keyspace' || w === 'all' || w === 'everything');
+  if (countKeysToo) {
     const n = await countKeys(ctx);
     if (typeof n !== 'number') return n;
     keyCount = n;
@@ -918,7 +921,7 @@ async function info(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
       ['connected_slaves', 0],
       ['arpeggio_connected_peers', (status.connectedPeers ?? []).length],
     ],
-    keyspace: keyCount > 0 ? [['db0', `keys=${keyCount},expires=0,avg_ttl=0`]] : [],
+    keyspace: countKeysToo && keyCount > 0 ? [['db0', `keys=${keyCount},expires=0,avg_ttl=0`]] : [],
     ring: [
       ['ring_members', (core?.ringMembers ?? []).join(',')],
       ['ring_size', (core?.ringMembers ?? []).length],
