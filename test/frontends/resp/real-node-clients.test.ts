@@ -208,6 +208,22 @@ describe('Redis clients against a real node', { timeout: 30_000 }, () => {
       assert.match(String(await client.clientInfo().then((i) => i.name)), new RegExp(`nr${resp}`));
       assert.match(await client.info('hints'), /hints_pending:\d+/);
       assert.equal(typeof (await client.commandCount()), 'number');
+      assert.equal(await client.echo('e'), 'e');
+      assert.equal(await client.sendCommand(['SELECT', '0']), 'OK');
+      assert.equal(await client.mSet({ [`${p}m1`]: '1', [`${p}m2`]: '2' }), 'OK');
+      assert.deepEqual(await client.mGet([`${p}m1`, `${p}m2`, `${p}none`]), ['1', '2', null]);
+      assert.equal(await client.exists([`${p}m1`, `${p}m2`, `${p}none`]), 2);
+      assert.equal(await client.del([`${p}m1`, `${p}none`]), 1);
+      assert.equal(await client.incr(`${p}n`), 1);
+      assert.equal(await client.incrBy(`${p}n`, 9), 10);
+      assert.equal(await client.decr(`${p}n`), 9);
+      assert.equal(await client.decrBy(`${p}n`, 4), 5);
+      assert.equal(await client.setNX(`${p}nx`, '2'), 0);
+      assert.equal(await client.ttl(`${p}none`), -2);
+      assert.deepEqual({ ...(await client.configGet('maxmemory')) }, { maxmemory: '0' });
+      assert.equal(await client.sendCommand(['CONSISTENCY', 'linearizable']), 'OK');
+      assert.equal(await client.append(`${p}s`, '!'), 6, 'APPEND through consensus at linearizable');
+      assert.equal(await client.sendCommand(['QUIT']), 'OK');
     });
   }
 });
