@@ -35,6 +35,8 @@ Flags:
   --resp-port R           port for Redis clients (RESP); 0: the OS picks. Without it the node
                           serves its peers only (clients use the other nodes)
   --http-port H           port for the HTTP API and /metrics (docs/HTTP-API.md); 0: the OS picks
+  --password P            RESP clients must AUTH P first (like requirepass); prefer ARPEGGIO_PASSWORD
+                          or "password" in the config file (flags show in ps)
   --http-token T          require "Authorization: Bearer T" on every HTTP route but /healthz.
                           Prefer ARPEGGIO_HTTP_TOKEN or the config file (flags show in ps)
   --join HOST:PORT[,…]    peer addresses of nodes already in the cluster; none for the first node.
@@ -89,6 +91,7 @@ const FLAGS = {
   'resp-port': { type: 'string' },
   'http-port': { type: 'string' },
   'http-token': { type: 'string' },
+  password: { type: 'string' },
   join: { type: 'string' },
   id: { type: 'string' },
   host: { type: 'string' },
@@ -119,6 +122,8 @@ export interface StartSettings {
   httpPort: number | undefined;
   /** Bearer token the HTTP API requires (flag, ARPEGGIO_HTTP_TOKEN, config file); none: open. */
   httpToken: string | undefined;
+  /** Password RESP clients must AUTH with (flag, ARPEGGIO_PASSWORD, config file); none: open. */
+  password: string | undefined;
   host: string;
   advertiseHost: string;
   /** The peer address advertised instead of advertiseHost:peer-port (a proxy in front). */
@@ -200,6 +205,12 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         ? env.ARPEGGIO_HTTP_TOKEN
         : undefined) ??
       text(fromFile, 'http-token'),
+    password:
+      text(fromFlags, 'password') ??
+      (env.ARPEGGIO_PASSWORD !== undefined && env.ARPEGGIO_PASSWORD !== ''
+        ? env.ARPEGGIO_PASSWORD
+        : undefined) ??
+      text(fromFile, 'password'),
     host,
     advertiseHost: text(raw, 'advertise-host') ?? host,
     advertisePeer: text(raw, 'advertise-peer'),
@@ -254,7 +265,10 @@ function respFrontDoor(
   counted: (api: NodeApi, door: string) => NodeApi,
 ): FrontDoorStarter {
   return async (api) => {
-    const server = createRespServer(counted(api, 'resp'), { logger: logger.child({ component: 'resp' }) });
+    const server = createRespServer(counted(api, 'resp'), {
+      logger: logger.child({ component: 'resp' }),
+      ...(s.password !== undefined ? { password: s.password } : {}),
+    });
     const { port } = await server.listen(s.respPort ?? 0, s.host);
     return { address: formatAddress(s.advertiseHost, port), close: () => server.close() };
   };
