@@ -78,6 +78,8 @@ export interface FaultRecord {
   startMs: number;
   endMs: number;
   error?: string;
+  /** The first restart failed with this; the second was tried. */
+  retried?: string;
 }
 
 export interface TortureReport {
@@ -187,6 +189,8 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
       const wait = startedAt + planned.atMs - performance.now();
       if (wait > 0) await sleepUnlessAborted(wait, abort.signal);
       checkAbort(abort.signal);
+      // A restart or a join takes longer than planned: no fault starts after the workload's end.
+      if (performance.now() - startedAt > options.durationMs - 1000) break;
       const record = await runFault(
         planned,
         state,
@@ -327,8 +331,7 @@ async function runFault(
         state.killed.add(id);
         state.cluster?.kill(id, 'SIGKILL');
         await hold();
-        const up = await LocalCluster.up(clusterOptions);
-        state.cluster = up.cluster;
+        state.cluster = await restart(clusterOptions, record);
         state.killed.delete(id);
         state.remember();
         break;
@@ -399,10 +402,28 @@ async function heal(
   state.paused.clear();
   const cluster = state.cluster as LocalCluster;
   if (cluster.members().some((n) => state.pidOf(n.id) === null)) {
-    state.cluster = (await LocalCluster.up(clusterOptions)).cluster;
+    state.cluster = await restart(clusterOptions, null);
     state.remember();
   }
   state.killed.clear();
+}
+
+/**
+ * Starts the stopped members again through the manager. One retry: a node that fails to start
+ * (seen once when another build rewrote dist/ under the launcher) gets a second chance, and the
+ * fault record says so.
+ */
+async function restart(
+  clusterOptions: LocalClusterOptions,
+  record: FaultRecord | null,
+): Promise<LocalCluster> {
+  try {
+    return (await LocalCluster.up(clusterOptions)).cluster;
+  } catch (e) {
+    if (record !== null) record.retried = (e as Error).message.split('\n')[0];
+    await new Promise((r) => setTimeout(r, 1000));
+    return (await LocalCluster.up(clusterOptions)).cluster;
+  }
 }
 
 /** Every acknowledged key, read from every node; returns the keys some node did not return. */
