@@ -4,6 +4,7 @@
  */
 import { UsageError } from './args.js';
 import type { Command, CommandGroup } from './command.js';
+import { benchCommand } from './commands/bench.js';
 import { checkGroup } from './commands/check.js';
 import { clusterGroup } from './commands/cluster.js';
 import { simGroup } from './commands/sim.js';
@@ -12,7 +13,7 @@ import { tortureCommand } from './commands/torture.js';
 
 const groups: CommandGroup[] = [clusterGroup, simGroup, checkGroup];
 /** Commands that stand alone (`arpeggio start`), not under a group word. */
-const topCommands: Command[] = [startCommand, tortureCommand];
+const topCommands: Command[] = [startCommand, tortureCommand, benchCommand];
 
 const topUsage = (): string =>
   [
