@@ -378,8 +378,17 @@ export class BenchRun {
     cluster = false,
   ): Promise<void> {
     for (const p of pipelines) {
-      await this.redisBench(base, 'set', p, port, pids, cluster);
-      await this.redisBench(base, 'get', p, port, pids, cluster);
+      for (const op of ['set', 'get'] as const) {
+        try {
+          await this.redisBench(base, op, p, port, pids, cluster);
+        } catch (e) {
+          // One failed row (an error reply under overload, say) must not cost the others.
+          const lines = (e as Error).message.split('\n').filter((l) => l.trim() !== '');
+          this.note(
+            `${base.scenario} ${base.system} ${op} P${p} (${base.nodes} nodes): failed: ${lines.at(-1) ?? ''}`,
+          );
+        }
+      }
     }
   }
 
