@@ -13,7 +13,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function run(file: string, args: readonly string[], timeoutMs = 600_000): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')}: ${error.message}\n${stderr}\n${`${stdout}`.slice(-500)}`));
+      if (error)
+        reject(
+          new Error(`${file} ${args.join(' ')}: ${error.message}\n${stderr}\n${`${stdout}`.slice(-500)}`),
+        );
       else resolve(`${stdout}`);
     });
   });
