@@ -7,13 +7,14 @@ import type { Command, CommandGroup } from './command.js';
 import { benchCommand } from './commands/bench.js';
 import { checkGroup } from './commands/check.js';
 import { clusterGroup } from './commands/cluster.js';
+import { kvCommands } from './commands/kv.js';
 import { simGroup } from './commands/sim.js';
 import { startCommand } from './commands/start.js';
 import { tortureCommand } from './commands/torture.js';
 
 const groups: CommandGroup[] = [clusterGroup, simGroup, checkGroup];
 /** Commands that stand alone (`arpeggio start`), not under a group word. */
-const topCommands: Command[] = [startCommand, tortureCommand, benchCommand];
+const topCommands: Command[] = [startCommand, ...kvCommands, tortureCommand, benchCommand];
 
 const topUsage = (): string =>
   [

@@ -681,6 +681,15 @@ function transportError(e: unknown, address: string, timeoutMs: number, afterHea
     return new ArpeggioError('CLIENT_TIMEOUT', false, `${address}: no reply within ${timeoutMs} ms`, address);
   }
   const code = err.cause?.code ?? '';
+  if (err.cause?.message === 'bad port') {
+    // fetch refuses ports browsers block (9, 25, 6000, …) before it sends anything.
+    return new ArpeggioError(
+      'UNREACHABLE',
+      true,
+      `cannot reach ${address}: fetch refuses that port`,
+      address,
+    );
+  }
   if (
     !afterHeaders &&
     ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)
