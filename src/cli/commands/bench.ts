@@ -14,6 +14,7 @@ import {
   type Scenario,
 } from '../../control/bench/report.js';
 import { BenchRun } from '../../control/bench/scenarios.js';
+import { runChordExperiment } from '../../sim/chord-experiment.js';
 import { parseFlags, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -71,6 +72,16 @@ export const benchCommand: Command = {
       keep: p.values.keep === true,
       command: ['arpeggio', 'bench', ...argv].join(' '),
       log,
+      chordLookupHops: (nodes) =>
+        runChordExperiment({
+          nodes,
+          vnodes: 1,
+          keys: 10_000,
+          lookups: 2_000,
+          failFraction: 0,
+          successors: 8,
+          seed: 1,
+        }),
     });
     const onSignal = () => {
       log('interrupted: stopping every server this benchmark started');

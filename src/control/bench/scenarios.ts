@@ -7,7 +7,6 @@ import { Agent, request } from 'node:http';
 import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { runChordExperiment } from '../../sim/chord-experiment.js';
 import { LocalCluster } from '../local-cluster.js';
 import { closedLoop } from './load.js';
 import { runMicro } from './micro.js';
@@ -30,6 +29,11 @@ export interface BenchOptions {
   command: string;
   log: (line: string) => void;
   keep?: boolean;
+  /**
+   * Chord lookup cost with `nodes` nodes, from the simulator (the cli passes it in: control may
+   * not import sim). Without it the scaling scenario reports no lookup cost.
+   */
+  chordLookupHops?: (nodes: number) => { meanHops: number; p99Hops: number; expectedHops: number };
 }
 
 /** The load of one redis-benchmark invocation. */
@@ -92,10 +96,11 @@ export class BenchRun {
     };
   }
 
-  /** Stops every server at once (for a signal handler: no waiting). */
+  /** Stops every server at once and removes the work directory (for a signal handler: no waiting). */
   abortNow(): void {
     this.processes.killAllNow();
     for (const c of this.clusters) killCluster(c);
+    if (!this.options.keep) rmSync(this.options.workDir, { recursive: true, force: true });
   }
 
   private note(line: string): void {
@@ -528,16 +533,10 @@ export class BenchRun {
     this.note(
       `scaling: every node runs on the same ${cpus().length} cores as redis-benchmark, so more nodes share the same CPU; redis-benchmark talks to node 1, which forwards to the key's replicas`,
     );
+    const hops = this.options.chordLookupHops;
+    if (hops === undefined) return;
     for (const nodes of this.options.quick ? [16, 256] : [16, 256, 1024]) {
-      const r = runChordExperiment({
-        nodes,
-        vnodes: 1,
-        keys: 10_000,
-        lookups: 2_000,
-        failFraction: 0,
-        successors: 8,
-        seed: 1,
-      });
+      const r = hops(nodes);
       this.note(
         `scaling: Chord lookup in the simulator, ${nodes} nodes: mean ${r.meanHops.toFixed(2)} hops, p99 ${r.p99Hops} (½·log2 N = ${r.expectedHops.toFixed(2)})`,
       );
