@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { judgeRegisters } from '../../src/cli/commands/torture.js';
+import { main } from '../../src/cli/main.js';
 import { processExists } from '../../src/control/node-probe.js';
 import { parseFaults, planFaults } from '../../src/control/torture/schedule.js';
 import { runTorture } from '../../src/control/torture/torture.js';
@@ -26,6 +27,22 @@ describe('the fault schedule', () => {
       if (i > 0) assert.ok(f.atMs >= a[i - 1].atMs + a[i - 1].holdMs, 'one fault at a time');
     }
     assert.throws(() => parseFaults('kill,flood'), /unknown fault 'flood'/);
+  });
+});
+
+describe('the command', () => {
+  test('refuses bad flags with exit code 2 before starting anything', async () => {
+    const errors: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => errors.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      assert.equal(await main(['torture', '--faults', 'kill,flood']), 2);
+      assert.equal(await main(['torture', '--consistency', 'one']), 2);
+      assert.equal(await main(['torture', '--nodes', '2']), 2);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.match(errors.join(''), /unknown fault 'flood'/, 'the message names the bad fault');
   });
 });
 

@@ -28,8 +28,8 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { SeededRandom } from '../../core/random.js';
 import type { Random } from '../../core/types.js';
-import { LocalCluster, type LocalClusterOptions } from '../local-cluster.js';
-import { runningPid } from '../node-probe.js';
+import { LocalCluster, LocalClusterError, type LocalClusterOptions } from '../local-cluster.js';
+import { isSameProcess, runningPid, startTicksOf } from '../node-probe.js';
 import { FaultNetwork, FaultProxy } from './fault-proxy.js';
 import { type FaultKind, type PartitionShape, type PlannedFault, planFaults } from './schedule.js';
 import { type Level, type RegisterEvent, type RequestRecord, Workload } from './workload.js';
@@ -115,6 +115,7 @@ export interface TortureReport {
   totalMs: number;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SETTLE_TIMEOUT_MS = 90_000;
 const REQUEST_TIMEOUT_MS = 2000;
 
@@ -139,7 +140,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
   const report: TortureReport = emptyReport(seed, options);
   // If this process exits before the end (an uncaught error, process.exit), its nodes die with it.
   const killOnExit = () => {
-    for (const pid of state.pids) signal(pid, 'SIGKILL');
+    for (const pid of state.live()) signal(pid, 'SIGKILL');
   };
   process.on('exit', killOnExit);
   let workload: Workload | null = null;
@@ -164,8 +165,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
     };
     state.clusterDir = clusterOptions.dir;
     progress(`starting ${options.nodes} nodes in ${clusterOptions.dir}`);
-    const up = await LocalCluster.up({ ...clusterOptions, nodes: options.nodes, basePort: 0 });
-    state.cluster = up.cluster;
+    state.cluster = await withStartRetries(() =>
+      LocalCluster.up({ ...clusterOptions, nodes: options.nodes, basePort: 0 }),
+    );
     state.remember();
     checkAbort(abort.signal);
 
@@ -206,7 +208,6 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
     const rest = startedAt + options.durationMs - performance.now();
     if (rest > 0) await sleepUnlessAborted(rest, abort.signal);
     await workload.stop();
-    report.opsPerSecond = Math.round(workload.requests.length / (options.durationMs / 1000));
 
     progress('healing: every link restored, every node running, waiting for the ring to settle');
     const settleStart = performance.now();
@@ -235,6 +236,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
     if (workload !== null) {
       await workload.stop();
       summarize(report, workload.requests, report.faults);
+      report.opsPerSecond = Math.round(workload.requests.length / Math.max(1, workload.now() / 1000));
       report.acknowledgedWrites = workload.acked.size;
       report.indefiniteWrites = workload.indefinite.size;
       report.staleReads = workload.staleReads;
@@ -247,10 +249,15 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
       report.proxies.droppedBytes += c.droppedBytes;
     }
     await state.stopAll();
-    report.pids = [...state.pids];
+    report.pids = [...state.pids.keys()];
     process.off('exit', killOnExit);
     await Promise.all(proxies.map((p) => p.close()));
-    if (options.keepDir) report.dir = dir;
+    // A run that failed keeps its directory (the nodes' logs) for a look.
+    const failed =
+      report.error !== undefined ||
+      report.lostAcknowledgedWrites > 0 ||
+      (report.history.verdict !== null && report.history.verdict.valid !== true);
+    if (options.keepDir || failed) report.dir = dir;
     else rmSync(dir, { recursive: true, force: true });
     report.totalMs = Math.round(performance.now() - began);
   }
@@ -267,7 +274,7 @@ class RunState {
   cluster: LocalCluster | null = null;
   clusterDir = '';
   /** Every pid a node of this run had: stopped by pid at the end whatever happens. */
-  readonly pids = new Set<number>();
+  readonly pids = new Map<number, string | undefined>();
   readonly paused = new Set<number>();
   readonly killed = new Set<string>();
 
@@ -276,7 +283,7 @@ class RunState {
   remember(): void {
     for (const n of this.cluster?.members() ?? []) {
       const pid = runningPid(join(this.clusterDir, n.data));
-      if (pid !== null) this.pids.add(pid);
+      if (pid !== null && !this.pids.has(pid)) this.pids.set(pid, startTicksOf(pid));
     }
   }
 
@@ -295,7 +302,7 @@ class RunState {
 
   async stopAll(): Promise<void> {
     this.remember();
-    for (const pid of this.pids) signal(pid, 'SIGCONT');
+    for (const pid of this.live()) signal(pid, 'SIGCONT');
     this.paused.clear();
     if (this.cluster !== null) {
       try {
@@ -304,7 +311,18 @@ class RunState {
         // whatever did not stop is killed below
       }
     }
-    for (const pid of this.pids) signal(pid, 'SIGKILL');
+    for (const pid of this.live()) signal(pid, 'SIGKILL');
+    // A killed child is reaped by the event loop: wait until every node process is gone.
+    const deadline = performance.now() + 5000;
+    while (this.live().length > 0 && performance.now() < deadline) await sleep(50);
+  }
+
+  /**
+   * The node processes of this run still alive: a pid counts only with the start time it had
+   * when it was recorded, so a pid the system has since given to another process is never signalled.
+   */
+  live(): number[] {
+    return [...this.pids].filter(([pid, ticks]) => isSameProcess(pid, ticks)).map(([pid]) => pid);
   }
 }
 
@@ -408,21 +426,39 @@ async function heal(
   state.killed.clear();
 }
 
-/**
- * Starts the stopped members again through the manager. One retry: a node that fails to start
- * (seen once when another build rewrote dist/ under the launcher) gets a second chance, and the
- * fault record says so.
- */
+/** Starts the stopped members again through the manager (retried: withStartRetries). */
 async function restart(
   clusterOptions: LocalClusterOptions,
   record: FaultRecord | null,
 ): Promise<LocalCluster> {
-  try {
-    return (await LocalCluster.up(clusterOptions)).cluster;
-  } catch (e) {
-    if (record !== null) record.retried = (e as Error).message.split('\n')[0];
-    await new Promise((r) => setTimeout(r, 1000));
-    return (await LocalCluster.up(clusterOptions)).cluster;
+  return withStartRetries(
+    () => LocalCluster.up(clusterOptions),
+    (e) => {
+      if (record !== null) record.retried = e.message.split('\n')[0];
+    },
+  );
+}
+
+/**
+ * Runs a start (`LocalCluster.up`) again when a node failed to start, up to 3 times. The one
+ * failure seen so far: a node process that could not load its modules because another build was
+ * rewriting dist/ at that moment (several engineers build in this tree). A new cluster that
+ * fails leaves nothing behind, so a retry starts afresh; an existing one restarts its stopped
+ * members.
+ */
+async function withStartRetries(
+  start: () => Promise<{ cluster: LocalCluster }>,
+  onRetry: (e: Error) => void = () => {},
+): Promise<LocalCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await start()).cluster;
+    } catch (e) {
+      const failed = e instanceof LocalClusterError && e.code === 'NODE_FAILED';
+      if (!failed || attempt >= 3) throw e;
+      onRetry(e as Error);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 
