@@ -130,7 +130,7 @@ async function withClient(
     return await body(db);
   } catch (e) {
     if (!(e instanceof ArpeggioError)) throw e;
-    const advice = adviceFor(e, at);
+    const advice = adviceFor(e);
     if (json) {
       process.stdout.write(
         `${JSON.stringify({ error: { code: e.code, definite: e.definite, message: e.message, node: e.node } })}\n`,
@@ -143,11 +143,11 @@ async function withClient(
   }
 }
 
-function adviceFor(e: ArpeggioError, at: string): string {
+function adviceFor(e: ArpeggioError): string {
   switch (e.code) {
     case 'UNREACHABLE':
     case 'CIRCUIT_OPEN':
-      return `cannot reach ${at}: is a cluster running? try \`npm start\` (or \`arpeggio cluster up\`), or give --at HOST:PORT`;
+      return 'is a cluster running? try `npm start` (or `arpeggio cluster up`), or give --at HOST:PORT';
     case 'UNAUTHORIZED':
       return 'set ARPEGGIO_HTTP_TOKEN to the nodes’ --http-token';
     case 'QUORUM_UNAVAILABLE':
