@@ -1,7 +1,7 @@
 /**
- * The client against a real three-node cluster (two copies of each key): requests go straight to
- * a replica of their key, a session reads its own writes, cas holds, errors are typed, and reads
- * keep working when a node stops (the refused attempts are retried on the other replica).
+ * The client against a real three-node cluster: requests go straight to the owner of their key,
+ * a session reads its own writes, cas holds, errors are typed, and reads keep working when a node
+ * stops (the refused attempts are retried on another replica).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -46,7 +46,6 @@ describe('the client on a real cluster', { timeout: 60_000 }, () => {
       const node = nodeAt(sent[0].host);
       assert.ok(node, `the request went to a node of the cluster (${sent[0].host})`);
       const replicas = cluster.hosts[0].replicasOf(enc.encode(key));
-      assert.equal(replicas.length, 2);
       assert.ok(replicas.includes(node), `${key} went to ${node}, a replica (${replicas.join(', ')})`);
       assert.equal(node, replicas[0], 'the first choice is the key’s owner, as the nodes place it');
       chosen.add(node);
@@ -122,13 +121,12 @@ describe('the client on a real cluster', { timeout: 60_000 }, () => {
     for (const m of view.members) assert.equal(m.endpoints.http, cluster.http.get(m.id));
   });
 
-  test('with a node stopped, every key still reads: refused attempts are retried on the other replica', async () => {
+  test('with a node stopped, every key still reads: refused attempts are retried on another replica', async () => {
     const keys = Array.from({ length: 30 }, (_, i) => `survive/${i}`);
     for (const key of keys) await db.set(key, key, { consistency: 'all' });
     await cluster.stop('c');
     const cHost = cluster.http.get('c') as string;
     sent.length = 0;
-    // At quorum (R = 1 here); see the report on `one` reads coordinated beside a stopped replica.
     for (const key of keys) assert.equal(await db.getString(key), key);
     const toC = sent.filter((s) => s.host === cHost && s.path.startsWith('/v1/kv/')).length;
     assert.ok(toC >= 1, 'some key’s first choice was the stopped node, and the read went on elsewhere');
