@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { encodeFrame, FLAG_CONTROL } from '../../src/adapters/transport/frame.js';
+import { parseStartArgs } from '../../src/cli/commands/start.js';
 import { FaultNetwork, FaultProxy } from '../../src/control/torture/fault-proxy.js';
 import { NodeHost } from '../../src/runtime/node-host.js';
 import { eventually, FAST_KV, freePort, SECRET, tempDir } from '../runtime/helpers.js';
@@ -136,6 +137,23 @@ describe('nodes behind proxies (advertisePeer)', () => {
   const dirs: Array<{ remove(): Promise<void> }> = [];
   after(async () => {
     for (const d of dirs) await d.remove();
+  });
+  test('arpeggio start --advertise-peer sets the advertised peer address; without it there is none', () => {
+    const base = ['--data', '/tmp/x', '--peer-port', '0'];
+    assert.equal(
+      parseStartArgs([...base, '--advertise-peer', '127.0.0.1:9001']).advertisePeer,
+      '127.0.0.1:9001',
+    );
+    assert.equal(parseStartArgs(base).advertisePeer, undefined, 'by default the bound port is advertised');
+  });
+
+  test('a peer address that is not host:port is refused at start (BAD_CONFIG)', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    await assert.rejects(
+      NodeHost.start({ dataDir: dir.path, secret: SECRET, advertisePeer: 'no-port-here' }),
+      (e: Error & { code?: string }) => e.code === 'BAD_CONFIG' && /advertised peer address/.test(e.message),
+    );
   });
 
   test('form a cluster through the proxies; an isolated node is seen failed, and alive once healed', async () => {
