@@ -39,7 +39,8 @@ Flags:
   --rate OPS            operations per second, all clients together (default 200)
   --clients C           client connections, 1 … 64 (default 8)
   --seed S              the fault schedule's and workload's seed (default: random, reported)
-  --keep                keep the run's directory (node logs) and print its path
+  --keep                keep the run's directory (node logs) and print its path (a run
+                        that fails keeps it anyway)
   --json                print the report as one JSON object
 
 Exit code: 0 when nothing was lost and the history is linearizable, 1 otherwise, 2 on bad flags.
