@@ -92,6 +92,26 @@ describe('replication', () => {
     assert.equal(cluster.storedRecords(enc.encode(key)).get(victim)?.value?.length, 'while-down'.length);
   });
 
+  test('a substitute that holds nothing for a key does not make a read miss the value a live replica has', () => {
+    const cluster = boot(3, { replicaCount: 2, readQuorum: 1, writeQuorum: 2 });
+    for (let i = 0; i < 40; i++) assert.ok(call(cluster, 'n1', set(`r${i}`, `v${i}`)).ok);
+    cluster.sim.crash('n3');
+    // Once the others have declared n3 dead, reads for its keys go to a substitute for it.
+    cluster.sim.runUntil(
+      () =>
+        cluster
+          .node('n1')
+          ?.members()
+          .find((m) => m.id === 'n3')?.state === 'dead',
+      60_000,
+      50,
+    );
+    for (let i = 0; i < 40; i++) {
+      for (const id of ['n1', 'n2'])
+        assert.equal(textOf(call(cluster, id, get(`r${i}`, 'one'))), `v${i}`, `r${i} via ${id}`);
+    }
+  });
+
   test('session level: read-your-writes through another node with the write’s context', () => {
     const cluster = boot(5, { readQuorum: 2, writeQuorum: 2 });
     const w = call(cluster, 'n1', set('s', 'mine', 'session'));

@@ -169,6 +169,7 @@ export class QuorumRead implements Operation {
   private readonly tally = newTally();
   private readonly callTargets = new Map<CallId, Target>();
   private readonly answers: ReadAnswer[] = [];
+  private emptySubstitutes = 0;
 
   constructor(private readonly init: QuorumReadInit) {}
 
@@ -191,7 +192,10 @@ export class QuorumRead implements Operation {
     if (!this.tally.outstanding.delete(callId)) return;
     const target = this.callTargets.get(callId) as Target;
     if (result.ok && result.response.op === 'read') {
-      this.tally.acks++;
+      // A substitute knows only the writes it took while the replica was away: its "nothing
+      // here" says nothing about the key, so it does not count toward R unless nothing else can.
+      if (target.hintFor !== undefined && result.response.record === null) this.emptySubstitutes++;
+      else this.tally.acks++;
       this.answers.push({ target, record: result.response.record });
     } else {
       this.tally.failures++;
@@ -240,6 +244,12 @@ export class QuorumRead implements Operation {
     }
     if (this.tally.outstanding.size === 0) {
       this.replied = true;
+      if (!enough && causal && this.tally.acks + this.emptySubstitutes >= this.init.required) {
+        // Everyone answered; the empty substitutes are all there is to count.
+        this.repairDeadlineMs = io.nowMs + this.init.readRepairWindowMs;
+        io.reply(readReply(record, io.nowMs));
+        return;
+      }
       io.reply(
         enough
           ? kvError('QUORUM_UNAVAILABLE', true, 'no reachable replica has seen this session’s writes yet')
