@@ -808,8 +808,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       if (!replicas.includes(this.id)) continue;
       const next =
         future.memberCount === 0 ? [] : future.preferenceList(range.endInclusive, this.config.replicaCount);
-      for (const heir of next.filter((id) => !replicas.includes(id)))
-        tasks.push({ range, peers: [heir], rounds: 0 });
+      // Every future replica, not only the new ones: a write acknowledged by this node alone
+      // (level `one`) may be nowhere else yet.
+      for (const heir of next) tasks.push({ range, peers: [heir], rounds: 0 });
     }
     return { purpose: 'leave', tasks, total: tasks.length, inflight: null, pass: 1 };
   }
@@ -881,16 +882,14 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       h.tasks.shift();
       return;
     }
-    const mine = notIn(
-      recordsInSlices(
-        this.overlay,
-        task.range,
-        this.config.antiEntropyDepth,
-        response.differing,
-        this.config.antiEntropyScanLimit,
-        this.config.handoffBatch,
-      ),
-      response.records,
+    const mine = recordsInSlices(
+      this.overlay,
+      task.range,
+      this.config.antiEntropyDepth,
+      response.differing,
+      this.config.antiEntropyScanLimit,
+      this.config.handoffBatch,
+      sentBy(response.records),
     );
     if (mine.length === 0) return;
     this.counters.handoffRecordsSent += mine.length;
@@ -1085,16 +1084,14 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if (response.differing.length === 0) return;
     for (const r of response.records) this.replica.mergeRecord(r.key, r.record);
     this.counters.antiEntropyRecordsReceived += response.records.length;
-    const mine = notIn(
-      recordsInSlices(
-        this.overlay,
-        call.range,
-        this.config.antiEntropyDepth,
-        response.differing,
-        this.config.antiEntropyScanLimit,
-        this.config.antiEntropyBatch,
-      ),
-      response.records,
+    const mine = recordsInSlices(
+      this.overlay,
+      call.range,
+      this.config.antiEntropyDepth,
+      response.differing,
+      this.config.antiEntropyScanLimit,
+      this.config.antiEntropyBatch,
+      sentBy(response.records),
     );
     if (mine.length === 0) return;
     this.counters.antiEntropyRecordsSent += mine.length;
@@ -1182,14 +1179,15 @@ interface Handoff {
 }
 
 /**
- * The records of `mine` that the peer does not already hold: after merging what it sent, a record
- * whose version equals the one it sent needs no trip back.
+ * Names the versions the peer just sent: after merging them, a record whose version equals one of
+ * them needs no trip back. (Skipped before the batch limit applies, so a batch never fills up
+ * with records the peer has and starves the ones it lacks.)
  */
-function notIn(mine: KeyedRecord[], theirs: KeyedRecord[]): KeyedRecord[] {
-  if (theirs.length === 0) return mine;
-  const version = (r: KeyedRecord) => `${keySlot(r.key)}|${r.record.hlc}|${r.record.writer}`;
-  const known = new Set(theirs.map(version));
-  return mine.filter((r) => !known.has(version(r)));
+function sentBy(theirs: KeyedRecord[]): ((key: Uint8Array, record: KvRecord) => boolean) | undefined {
+  if (theirs.length === 0) return undefined;
+  const version = (key: Uint8Array, r: KvRecord) => `${keySlot(key)}|${r.hlc}|${r.writer}`;
+  const known = new Set(theirs.map((t) => version(t.key, t.record)));
+  return (key, record) => known.has(version(key, record));
 }
 
 /** Every range of a ring — (predecessor, vnode] — with its N replicas. */

@@ -323,6 +323,8 @@ export function runKv(options: KvRunOptions): KvRunResult {
     return divergent;
   };
   sim.runUntil(() => divergentKeys() === 0 && cluster.orphans() === 0, 60_000, 250);
+  // Records that stay on nodes that do not replicate them are out of reach of reads.
+  const orphansLeft = cluster.orphans();
   let livenessFailures = (healed ? 0 : 1) + livenessFailuresAtHeal;
   let lost = 0;
   const lostExamples: string[] = [];
@@ -462,7 +464,9 @@ export function runKv(options: KvRunOptions): KvRunResult {
                 ? `${livenessFailures} operations failed after heal`
                 : divergent > 0
                   ? `${divergent} keys did not converge`
-                  : null;
+                  : orphansLeft > 0
+                    ? `${orphansLeft} records stayed on nodes that do not replicate them`
+                    : null;
   return {
     seed: options.seed,
     ops: okOps + failedOps + indefiniteOps,

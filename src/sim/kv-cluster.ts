@@ -73,9 +73,11 @@ export class KvCluster {
 
   /** Adds a node that joins through a live member. */
   addNode(id: NodeId): void {
-    const seed = this.sim.liveNodeIds()[0];
+    // An operator names the cluster's nodes as seeds whether or not they are up right now (they
+    // may all be down after a power cut); the newcomer keeps trying them.
+    const seeds = this.sim.allNodeIds().filter((other) => !this.hasLeft(other));
     this.ids.push(id);
-    this.sim.addNode(id, this.init(id, seed ? [seed] : []));
+    this.sim.addNode(id, this.init(id, seeds));
   }
 
   /** Starts a graceful leave; the node is removed from the simulation once it has handed off. */

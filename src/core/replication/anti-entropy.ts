@@ -109,7 +109,7 @@ export interface KeyedRecord {
   record: KvRecord;
 }
 
-/** The records of the given slices, at most `limit`. */
+/** The records of the given slices, at most `limit`, leaving out those `skip` names. */
 export function recordsInSlices(
   reader: StorageReader,
   range: RingRange,
@@ -117,12 +117,14 @@ export function recordsInSlices(
   slices: readonly number[],
   scanLimit: number,
   limit: number,
+  skip?: (key: Uint8Array, record: KvRecord) => boolean,
 ): KeyedRecord[] {
   const wanted = new Set(slices);
   const out: KeyedRecord[] = [];
   for (const e of scanRange(reader, range, scanLimit)) {
     const { id, userKey } = splitDataKey(e.key);
     if (!wanted.has(sliceOf(range, depth, id))) continue;
+    if (skip?.(userKey, e.value)) continue;
     out.push({ key: userKey.slice(), record: e.value });
     if (out.length >= limit) break;
   }
