@@ -1,8 +1,12 @@
 /** Shared pieces of the runtime tests: temp directories, captured logs, polling with a deadline. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { type Logger, pino } from 'pino';
 import type { KvConfig } from '../../src/core/kv-node.js';
 import type { KvReply, KvRequest } from '../../src/core/replication/messages.js';
@@ -88,4 +92,51 @@ export function getReq(key: string, consistency: KvRequest['consistency'] = 'quo
 export function valueText(reply: KvReply): string | null {
   if (!reply.ok) throw new Error(`${reply.error.code}: ${reply.error.message}`);
   return reply.value ? dec.decode(reply.value) : null;
+}
+
+/** The first stdout line of `arpeggio start --json`. */
+export interface StartLine {
+  event: string;
+  id: string;
+  resp: string;
+  http: string;
+  peer: string;
+}
+
+/**
+ * Starts a real `arpeggio start --json` process on a fresh data directory (the flags given come
+ * after `--data`), waits for its start line, and returns it with a `stop` that ends the process
+ * (SIGTERM) and removes the directory.
+ */
+export async function startNodeProcess(
+  flags: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ line: StartLine; first: string; stop: () => Promise<void> }> {
+  const dir = await tempDir('arpeggio-process-');
+  const bin = fileURLToPath(new URL('../../../bin/arpeggio.js', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [bin, 'start', '--json', '--log-level', 'warn', '--data', dir.path, ...flags],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ARPEGGIO_SECRET: SECRET, ...env },
+    },
+  );
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    await dir.remove();
+  };
+  try {
+    const [first] = (await once(
+      createInterface({ input: child.stdout as NodeJS.ReadableStream }),
+      'line',
+    )) as [string];
+    return { line: JSON.parse(first) as StartLine, first, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }

@@ -4,16 +4,12 @@
  * password is WRONGPASS.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { SECRET, tempDir } from './helpers.js';
+import { startNodeProcess } from './helpers.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const PASSWORD = 'resp-password-0123';
 
 /** Sends commands on one connection and resolves with the first line of each reply. */
@@ -34,38 +30,13 @@ async function session(address: string, commands: string[][]): Promise<string[]>
 test('arpeggio start with a password: NOAUTH before AUTH, WRONGPASS for a wrong one, served after', {
   timeout: 30_000,
 }, async () => {
-  const dir = await tempDir('arpeggio-password-');
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/arpeggio.js'),
-      'start',
-      '--json',
-      '--log-level',
-      'warn',
-      '--data',
-      dir.path,
-      '--peer-port',
-      '0',
-      '--resp-port',
-      '0',
-      '--replicas',
-      '1',
-      '--read-quorum',
-      '1',
-      '--write-quorum',
-      '1',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ARPEGGIO_SECRET: SECRET, ARPEGGIO_PASSWORD: PASSWORD },
-    },
+  const node = await startNodeProcess(
+    ['--peer-port', '0', '--resp-port', '0', '--replicas', '1', '--read-quorum', '1', '--write-quorum', '1'],
+    { ARPEGGIO_PASSWORD: PASSWORD },
   );
   try {
-    const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    const line = JSON.parse(first) as { event: string; resp: string };
-    assert.equal(line.event, 'ready', first);
-    const replies = await session(line.resp, [
+    assert.equal(node.line.event, 'ready', node.first);
+    const replies = await session(node.line.resp, [
       ['PING'],
       ['SET', 'k', 'v'],
       ['AUTH', 'wrong'],
@@ -80,8 +51,6 @@ test('arpeggio start with a password: NOAUTH before AUTH, WRONGPASS for a wrong 
     assert.equal(replies[4], '+OK');
     assert.equal(replies[5], '$1');
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-    await dir.remove();
+    await node.stop();
   }
 });

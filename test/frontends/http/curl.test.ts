@@ -5,15 +5,13 @@
  * is not installed.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { SECRET, tempDir } from '../../runtime/helpers.js';
+import { startNodeProcess } from '../../runtime/helpers.js';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
@@ -31,50 +29,32 @@ function examples(): Array<{ command: string; expected: string }> {
   return out;
 }
 
-test('the curl examples in docs/HTTP-API.md print what the document shows', {
-  skip: !hasCurl,
-  timeout: 30_000,
-}, async () => {
-  const dir = await tempDir('arpeggio-http-curl-');
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, 'bin/arpeggio.js'),
-      'start',
-      '--json',
-      '--log-level',
-      'warn',
-      '--data',
-      dir.path,
-      '--id',
-      'n1',
-      '--peer-port',
-      '0',
-      '--http-port',
-      '0',
-      '--replicas',
-      '1',
-      '--read-quorum',
-      '1',
-      '--write-quorum',
-      '1',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ARPEGGIO_SECRET: SECRET } },
-  );
+test('the curl examples in docs/HTTP-API.md print what the document shows', { timeout: 30_000 }, async () => {
+  assert.ok(hasCurl, 'curl runs the examples: apt-get install curl');
+  const node = await startNodeProcess([
+    '--id',
+    'n1',
+    '--peer-port',
+    '0',
+    '--http-port',
+    '0',
+    '--replicas',
+    '1',
+    '--read-quorum',
+    '1',
+    '--write-quorum',
+    '1',
+  ]);
   try {
-    const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    const line = JSON.parse(first) as { event: string; http: string };
-    assert.equal(line.event, 'ready', first);
+    assert.equal(node.line.event, 'ready', node.first);
     const list = examples();
     assert.ok(list.length >= 10, 'the block holds the examples');
     for (const { command, expected } of list) {
-      const real = command.replaceAll('127.0.0.1:8080', line.http);
+      const real = command.replaceAll('127.0.0.1:8080', node.line.http);
       const { stdout } = await promisify(execFile)('sh', ['-c', real]);
       assert.equal(stdout.trimEnd(), expected.trimEnd(), `$ ${command}`);
     }
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-    await dir.remove();
+    await node.stop();
   }
 });

@@ -4,16 +4,12 @@
  * requests of every front door (here a SET through the RESP port).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { SECRET, tempDir } from '../../runtime/helpers.js';
+import { startNodeProcess } from '../../runtime/helpers.js';
 
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const TOKEN = 'http-test-token-0123456789';
 
 /** Sends one RESP command and resolves with the first reply line. */
@@ -32,17 +28,8 @@ async function resp(address: string, ...args: string[]): Promise<string> {
 test('arpeggio start --http-port: advertised, token-guarded, and counting every door', {
   timeout: 30_000,
 }, async () => {
-  const dir = await tempDir('arpeggio-http-start-');
-  const child = spawn(
-    process.execPath,
+  const node = await startNodeProcess(
     [
-      join(root, 'bin/arpeggio.js'),
-      'start',
-      '--json',
-      '--log-level',
-      'warn',
-      '--data',
-      dir.path,
       '--peer-port',
       '0',
       '--resp-port',
@@ -56,14 +43,10 @@ test('arpeggio start --http-port: advertised, token-guarded, and counting every 
       '--write-quorum',
       '1',
     ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, ARPEGGIO_SECRET: SECRET, ARPEGGIO_HTTP_TOKEN: TOKEN },
-    },
+    { ARPEGGIO_HTTP_TOKEN: TOKEN },
   );
   try {
-    const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    const line = JSON.parse(first) as { event: string; id: string; http: string; resp: string };
+    const { line, first } = node;
     assert.equal(line.event, 'ready', first);
     assert.match(line.http, /^127\.0\.0\.1:\d+$/, 'bound and advertised on loopback by default');
     const base = `http://${line.http}`;
@@ -88,8 +71,6 @@ test('arpeggio start --http-port: advertised, token-guarded, and counting every 
     assert.match(metrics, /arpeggio_requests_total\{door="resp",command="set",level="quorum"\} 1/);
     assert.match(metrics, /arpeggio_requests_total\{door="http",command="get",level="quorum"\} 1/);
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-    await dir.remove();
+    await node.stop();
   }
 });
