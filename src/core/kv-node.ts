@@ -23,6 +23,7 @@ import {
   scanRange,
 } from './replication/anti-entropy.js';
 import { ConsensusOperation } from './replication/consensus.js';
+import { HintedHandoff } from './replication/hints.js';
 import {
   type Ballot,
   type KvReply,
@@ -33,7 +34,7 @@ import {
 } from './replication/messages.js';
 import type { CallResult, Operation, OperationIo } from './replication/operation.js';
 import { QuorumRead, QuorumWrite } from './replication/quorum.js';
-import { hintRange, Replica } from './replication/replica.js';
+import { Replica } from './replication/replica.js';
 import { transitionFor } from './replication/transitions.js';
 import type { Ring } from './ring.js';
 import type { RpcConfig } from './rpc/config.js';
@@ -232,11 +233,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private readonly ops = new Set<ClientOp>();
   private readonly opByCall = new Map<CallId, ClientOp>();
   private readonly consensusQueues = new Map<string, ClientOp[]>();
-  private readonly hintDeliveries = new Map<
-    CallId,
-    { key: Uint8Array; record: KvRecord; pending: number; failed: boolean }
-  >();
-  private nextHintDeliveryMs = 0;
+  private readonly hints: HintedHandoff;
   private readonly antiEntropyCalls = new Map<CallId, { peer: NodeId; range: RingRange }>();
   private nextAntiEntropyMs = 0;
   private antiEntropyCursor = 0;
@@ -290,6 +287,22 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       },
       // A node that was not yet a member when it stopped learns the ring afresh from gossip.
       firstNode ? [init.id] : persisted.includes(init.id) ? persisted : [],
+    );
+    this.hints = new HintedHandoff(
+      {
+        store: this.overlay,
+        placement: this.placement,
+        isHealthy: (id) => this.isHealthy(id),
+        call: (to, req) => {
+          const { callId, outbox } = this.rpc.call(to, req, this.nowMs, { idempotent: true });
+          this.sendRpc(outbox);
+          return callId;
+        },
+        delivered: () => {
+          this.counters.hintsDelivered++;
+        },
+      },
+      { intervalMs: this.config.hintDeliveryIntervalMs, batchSize: this.config.hintBatchSize },
     );
     // The first node of a cluster is the ring. Any other node starts as `joining`: a new one
     // must copy its ranges first; a restarted one asks a peer whether it is still on the ring
@@ -351,10 +364,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     }
     this.expireQueued();
     this.driveMembership();
-    if (nowMs >= this.nextHintDeliveryMs) {
-      this.nextHintDeliveryMs = nowMs + this.config.hintDeliveryIntervalMs;
-      this.deliverHints();
-    }
+    this.hints.tick(nowMs);
     if (nowMs >= this.nextAntiEntropyMs) {
       this.nextAntiEntropyMs = nowMs + this.config.antiEntropyIntervalMs;
       this.startAntiEntropy();
@@ -900,72 +910,6 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     h.inflight = { callId, peer: inflight.peer, phase: 'push' };
   }
 
-  // ---- hinted handoff --------------------------------------------------------------------
-
-  /**
-   * Sends held hints back to their intended replicas once those are healthy again: one batch per
-   * target at a time, the next as soon as the previous one is answered.
-   */
-  private deliverHints(): void {
-    if (this.hintDeliveries.size > 0) return; // one round at a time
-    for (const target of this.hintTargets()) {
-      // A target gone from the ring (it left, or was replaced) will never come back for its
-      // hints: they go to the key's current replicas instead.
-      const departed = !this.placement.has(target) && !this.placement.pendingJoins().includes(target);
-      if (!departed && !this.isHealthy(target)) continue;
-      const range = hintRange(target);
-      const hints = this.overlay.scan<KvRecord>('hints', { ...range, limit: this.config.hintBatchSize });
-      for (const h of hints) {
-        const dk = h.key.subarray(range.start.length);
-        const { id, userKey } = splitDataKey(dk);
-        const key = userKey.slice();
-        const recipients = departed ? this.placement.replicas(id) : [target];
-        if (recipients.length === 0 || !recipients.every((r) => this.isHealthy(r))) continue;
-        const delivery = { key: h.key, record: h.value, pending: recipients.length, failed: false };
-        for (const r of recipients) {
-          const { callId, outbox } = this.rpc.call(r, { op: 'write', key, record: h.value }, this.nowMs, {
-            idempotent: true,
-          });
-          this.sendRpc(outbox);
-          this.hintDeliveries.set(callId, delivery);
-        }
-      }
-    }
-  }
-
-  /** The nodes this node holds hints for, read from the hints table itself. */
-  private hintTargets(): NodeId[] {
-    const targets: NodeId[] = [];
-    const decoder = new TextDecoder();
-    let start: Uint8Array | undefined;
-    for (;;) {
-      const [first] = this.overlay.scan<KvRecord>('hints', { start, limit: 1 });
-      if (!first) break;
-      const end = first.key.indexOf(0);
-      const name = decoder.decode(first.key.subarray(0, end));
-      targets.push(name);
-      start = hintRange(name).end;
-    }
-    return targets;
-  }
-
-  private onHintDelivered(callId: CallId, ok: boolean): void {
-    const d = this.hintDeliveries.get(callId);
-    if (!d) return;
-    this.hintDeliveries.delete(callId);
-    // The round is over: start the next one at the next tick rather than after a whole interval.
-    if (this.hintDeliveries.size === 0 && ok) this.nextHintDeliveryMs = this.nowMs;
-    d.pending--;
-    if (!ok) d.failed = true;
-    if (d.pending > 0 || d.failed) return;
-    // Delete the hint only if no newer version arrived for it while it was on its way.
-    const now = this.overlay.get<KvRecord>('hints', d.key);
-    if (now && now.hlc === d.record.hlc && now.writer === d.record.writer) {
-      this.overlay.put('hints', d.key, null);
-      this.counters.hintsDelivered++;
-    }
-  }
-
   // ---- anti-entropy ---------------------------------------------------------------------
 
   /** Every range of the read ring with its replicas, in ring order. */
@@ -1131,8 +1075,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   }): void {
     this.sendRpc(out.outbox);
     for (const c of out.completions) {
-      if (this.hintDeliveries.has(c.callId)) {
-        this.onHintDelivered(c.callId, c.ok);
+      if (this.hints.owns(c.callId)) {
+        this.hints.onAnswer(c.callId, c.ok, this.nowMs);
         continue;
       }
       if (this.antiEntropyCalls.has(c.callId)) {
