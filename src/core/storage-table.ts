@@ -7,7 +7,14 @@
  * key limit is also something the protocol must respect when it forms keys (a user key longer
  * than `MAX_STORAGE_KEY_BYTES - 6` cannot be stored in `data`).
  */
-import { compareBytes, type StorageWrite, TABLES, type Table } from './storage.js';
+import {
+  compareBytes,
+  type ScanOptions,
+  type StorageEntry,
+  type StorageWrite,
+  TABLES,
+  type Table,
+} from './storage.js';
 import { assert } from './types.js';
 
 /**
@@ -311,4 +318,44 @@ function lowerBound<V>(chunk: Chunk<V>, key: Uint8Array, prefix: number): number
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * One sorted table of encoded values per storage table, read through a decoder: the shared body
+ * of the in-memory stores (the adapter's MemoryStore and the simulator's disk), which differ only
+ * in how they write (with or without an undo log) and which codec instance they use.
+ */
+export class EncodedTables {
+  private readonly tables = new Map<Table, SortedTable<Uint8Array>>();
+
+  constructor(private readonly decode: (bytes: Uint8Array) => unknown) {}
+
+  table(table: Table): SortedTable<Uint8Array> {
+    let t = this.tables.get(table);
+    if (t === undefined) {
+      t = new SortedTable<Uint8Array>();
+      this.tables.set(table, t);
+    }
+    return t;
+  }
+
+  get<T = unknown>(table: Table, key: Uint8Array): T | undefined {
+    if (!isStorableKey(key)) return undefined;
+    const encoded = this.table(table).get(key);
+    return encoded === undefined ? undefined : (this.decode(encoded) as T);
+  }
+
+  scan<T = unknown>(table: Table, options: ScanOptions): StorageEntry<T>[] {
+    const out: StorageEntry<T>[] = [];
+    if (options.limit <= 0) return out;
+    this.table(table).forRange(options.start, options.end, (key, encoded) => {
+      out.push({ key: key.slice(), value: this.decode(encoded) as T });
+      return out.length < options.limit;
+    });
+    return out;
+  }
+
+  count(table: Table): number {
+    return this.table(table).size;
+  }
 }

@@ -14,7 +14,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { ScanOptions, StorageEntry, StorageReader, StorageWrite, Table } from '../core/storage.js';
-import { isStorableKey, prepareWrites, SortedTable } from '../core/storage-table.js';
+import { EncodedTables, prepareWrites } from '../core/storage-table.js';
 import type { SimStorage } from './storage.js';
 
 // Same options as the LMDB store's codec; see its comments for what they guarantee.
@@ -42,7 +42,7 @@ interface Undo {
 }
 
 export class SimKvStorage implements SimStorage<StorageWrite>, StorageReader {
-  private readonly tables = new Map<Table, SortedTable<Uint8Array>>();
+  private readonly tables = new EncodedTables(decode);
   private undo: Undo[] = [];
 
   /** How many applied writes a crash would lose now. */
@@ -52,7 +52,7 @@ export class SimKvStorage implements SimStorage<StorageWrite>, StorageReader {
 
   apply(writes: readonly StorageWrite[]): void {
     for (const w of prepareWrites(writes, encode)) {
-      const t = this.table(w.table);
+      const t = this.tables.table(w.table);
       const previous = w.encoded === null ? t.delete(w.key) : t.set(w.key, w.encoded);
       this.undo.push({ table: w.table, key: w.key, previous });
     }
@@ -65,16 +65,14 @@ export class SimKvStorage implements SimStorage<StorageWrite>, StorageReader {
   crash(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) {
       const { table, key, previous } = this.undo[i];
-      if (previous === undefined) this.table(table).delete(key);
-      else this.table(table).set(key, previous);
+      if (previous === undefined) this.tables.table(table).delete(key);
+      else this.tables.table(table).set(key, previous);
     }
     this.undo = [];
   }
 
   get<T = unknown>(table: Table, key: Uint8Array): T | undefined {
-    if (!isStorableKey(key)) return undefined;
-    const encoded = this.table(table).get(key);
-    return encoded === undefined ? undefined : (decode(encoded) as T);
+    return this.tables.get<T>(table, key);
   }
 
   /**
@@ -90,25 +88,10 @@ export class SimKvStorage implements SimStorage<StorageWrite>, StorageReader {
   }
 
   scan<T = unknown>(table: Table, options: ScanOptions): StorageEntry<T>[] {
-    const out: StorageEntry<T>[] = [];
-    if (options.limit <= 0) return out;
-    this.table(table).forRange(options.start, options.end, (key, encoded) => {
-      out.push({ key: key.slice(), value: decode(encoded) as T });
-      return out.length < options.limit;
-    });
-    return out;
+    return this.tables.scan<T>(table, options);
   }
 
   count(table: Table): number {
-    return this.table(table).size;
-  }
-
-  private table(table: Table): SortedTable<Uint8Array> {
-    let t = this.tables.get(table);
-    if (t === undefined) {
-      t = new SortedTable<Uint8Array>();
-      this.tables.set(table, t);
-    }
-    return t;
+    return this.tables.count(table);
   }
 }

@@ -8,40 +8,32 @@
  * bytes of a `Uint8Array`, which is why copying was chosen.)
  */
 import type { ScanOptions, StorageEntry, StorageWrite, Table } from '../../core/storage.js';
-import { isStorableKey, prepareWrites, SortedTable, StorageError } from '../../core/storage-table.js';
+import { EncodedTables, prepareWrites, StorageError } from '../../core/storage-table.js';
 import { decodeValue, encodeValue } from './codec.js';
 import type { NodeStore } from './types.js';
 
 export class MemoryStore implements NodeStore {
-  private readonly tables = new Map<Table, SortedTable<Uint8Array>>();
+  private readonly tables = new EncodedTables(decodeValue);
   private closed = false;
 
   apply(writes: readonly StorageWrite[]): void {
     if (this.closed) throw new StorageError('STORAGE_CLOSED', 'the memory store is closed');
     for (const w of prepareWrites(writes, encodeValue)) {
-      if (w.encoded === null) this.table(w.table).delete(w.key);
-      else this.table(w.table).set(w.key, w.encoded);
+      if (w.encoded === null) this.tables.table(w.table).delete(w.key);
+      else this.tables.table(w.table).set(w.key, w.encoded);
     }
   }
 
   get<T = unknown>(table: Table, key: Uint8Array): T | undefined {
-    if (!isStorableKey(key)) return undefined;
-    const encoded = this.table(table).get(key);
-    return encoded === undefined ? undefined : (decodeValue(encoded) as T);
+    return this.tables.get<T>(table, key);
   }
 
   scan<T = unknown>(table: Table, options: ScanOptions): StorageEntry<T>[] {
-    const out: StorageEntry<T>[] = [];
-    if (options.limit <= 0) return out;
-    this.table(table).forRange(options.start, options.end, (key, encoded) => {
-      out.push({ key: key.slice(), value: decodeValue(encoded) as T });
-      return out.length < options.limit;
-    });
-    return out;
+    return this.tables.scan<T>(table, options);
   }
 
   count(table: Table): number {
-    return this.table(table).size;
+    return this.tables.count(table);
   }
 
   flushed(): Promise<void> {
@@ -50,14 +42,5 @@ export class MemoryStore implements NodeStore {
 
   async close(): Promise<void> {
     this.closed = true;
-  }
-
-  private table(table: Table): SortedTable<Uint8Array> {
-    let t = this.tables.get(table);
-    if (t === undefined) {
-      t = new SortedTable<Uint8Array>();
-      this.tables.set(table, t);
-    }
-    return t;
   }
 }
