@@ -50,6 +50,14 @@ export function processExists(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` is a process that still runs: an exited child its parent has not reaped yet (a
+ * zombie) holds its pid but runs no more, so it does not count.
+ */
+export function processRunning(pid: number): boolean {
+  return processExists(pid) && startTicksOf(pid) !== 'exited';
+}
+
 /** Linux: the process's start time (field 22 of /proc/PID/stat); undefined elsewhere or when gone. */
 export function startTicksOf(pid: number): string | undefined {
   try {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { judgeRegisters } from '../../src/cli/commands/torture.js';
 import { main } from '../../src/cli/main.js';
-import { processExists } from '../../src/control/node-probe.js';
+import { processRunning } from '../../src/control/node-probe.js';
 import { parseFaults, planFaults } from '../../src/control/torture/schedule.js';
 import { runTorture } from '../../src/control/torture/torture.js';
 import { SeededRandom } from '../../src/core/random.js';
@@ -77,7 +77,7 @@ describe('torture on real processes', () => {
       }
       assert.ok(report.ok, summary);
       assert.ok(report.pids.length >= 4, `the restart made a new process: ${report.pids}`);
-      for (const pid of report.pids) assert.equal(processExists(pid), false, `node pid ${pid} was stopped`);
+      for (const pid of report.pids) assert.equal(processRunning(pid), false, `node pid ${pid} was stopped`);
     });
   }
 });
