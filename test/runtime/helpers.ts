@@ -2,12 +2,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type Logger, pino } from 'pino';
+import { reservablePort } from '../../src/control/ports.js';
 import type { KvConfig } from '../../src/core/kv-node.js';
 import type { KvReply, KvRequest } from '../../src/core/replication/messages.js';
 
@@ -57,14 +57,8 @@ export async function eventually(what: string, check: () => boolean | Promise<bo
   }
 }
 
-/** A port nothing listens on (bound by the OS, then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A port nothing listens on, outside the ephemeral range (see src/control/ports.ts). */
+export const freePort = reservablePort;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -21,7 +21,6 @@
  * line names the proxy address, so cluster.json, `--join` and gossip all use proxies.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +29,7 @@ import { SeededRandom } from '../../core/random.js';
 import type { Random } from '../../core/types.js';
 import { LocalCluster, LocalClusterError, type LocalClusterOptions } from '../local-cluster.js';
 import { isSameProcess, runningPid, startTicksOf } from '../node-probe.js';
+import { reservablePort } from '../ports.js';
 import { FaultNetwork, FaultProxy } from './fault-proxy.js';
 import { type FaultKind, type PartitionShape, type PlannedFault, planFaults } from './schedule.js';
 import { type Level, type RegisterEvent, type RequestRecord, Workload } from './workload.js';
@@ -146,7 +146,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
   let workload: Workload | null = null;
   try {
     for (const id of ids) {
-      const listenPort = await freePort();
+      const listenPort = await reservablePort();
       const proxy = await FaultProxy.listen({
         nodeId: id,
         upstream: () => `127.0.0.1:${listenPort}`,
@@ -634,13 +634,4 @@ function sleepUnlessAborted(ms: number, s: AbortSignal): Promise<void> {
     }
     s.addEventListener('abort', done);
   });
-}
-
-/** A port nothing listens on now (bound by the OS, then released), reserved for a node. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
