@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Logger, pino } from 'pino';
+import type { TcpTlsOptions } from '../../adapters/transport/tcp.js';
 import type { KvConfig } from '../../core/kv-node.js';
 import { createHttpServer } from '../../frontends/http/server.js';
 import { createRespServer } from '../../frontends/resp/server.js';
@@ -17,6 +18,13 @@ import {
   NodeHost,
   type NodeHostOptions,
 } from '../../runtime/node-host.js';
+import {
+  isTlsConfigError,
+  loadClientTls,
+  loadPeerTls,
+  type ServerTlsOptions,
+  type TlsFiles,
+} from '../../runtime/tls.js';
 import { parseFlags, UsageError } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -53,6 +61,16 @@ Flags:
                           ARPEGGIO_SECRET environment variable or the config file: a flag is
                           visible to every user of the machine in the process list. Without one,
                           a public development secret is used, with a warning
+  --tls-cert FILE         mutual TLS between nodes: this node's certificate (PEM), signed by the
+  --tls-key FILE          cluster CA, its private key, and the CA every node's certificate must
+  --tls-ca FILE           chain to. The three go together; every node of the cluster needs them
+                          (a node without TLS, or with another CA's certificate, is refused).
+                          The secret is still checked inside TLS
+  --client-tls-cert FILE  TLS on the client ports (RESP and HTTP): the certificate clients see
+  --client-tls-key FILE   and its key (may be the --tls-cert/--tls-key pair). Plain TCP without
+  --client-tls-ca FILE    them. With --client-tls-ca, clients must also present a certificate
+                          that CA signed (mutual TLS); without it, any client may connect and
+                          --password/--http-token decide
   --vnodes V              virtual nodes per node on the ring (default 16)
   --replicas N            copies of each key (default 3)
   --read-quorum R         replies a quorum read waits for (default: a majority of N)
@@ -71,8 +89,14 @@ Flags:
                           logs are JSON lines on stderr
   --json                  print the start line as one JSON object
 
+Certificates come from PEM files only; scripts/dev-ca.sh DIR n1 n2 n3 makes a development CA and
+node certificates (docs/SECURITY.md). A missing or unreadable file stops the start with
+TLS_FILE_UNREADABLE, a key that does not match its certificate (or a certificate the CA did not
+sign, or an expired one) with TLS_FILE_INVALID. Relative paths in the config file are taken
+from the file's directory.
+
 Once the node serves requests it prints one line on stdout (with --json:
-{"event":"ready","id","pid","epoch","peer","resp","http","data","cluster","durability"}).
+{"event":"ready","id","pid","epoch","peer","resp","http","data","cluster","durability","tls"}).
 A failure to start prints the reason with a stable code and exits 1 (with --json also
 {"event":"failed","code","message"} on stdout). SIGTERM or SIGINT: requests in flight finish,
 everything is flushed, exit 0; the node stays a member and may be started again. SIGUSR2: leave
@@ -83,7 +107,11 @@ A storage failure while running stops the node at once (exit 1).
 Examples:
   arpeggio start --data ./.arpeggio/n1 --peer-port 7001 --resp-port 6381
   arpeggio start --data ./.arpeggio/n2 --peer-port 7002 --resp-port 6382 --join 127.0.0.1:7001
-  ARPEGGIO_SECRET=$(cat secret) arpeggio start --config node.json --json`;
+  ARPEGGIO_SECRET=$(cat secret) arpeggio start --config node.json --json
+  scripts/dev-ca.sh ./pki n1 && arpeggio start --data ./.arpeggio/n1 --peer-port 7001 \
+    --resp-port 6381 --tls-cert pki/n1.pem --tls-key pki/n1-key.pem --tls-ca pki/ca.pem \
+    --client-tls-cert pki/n1.pem --client-tls-key pki/n1-key.pem
+  redis-cli --tls --cacert pki/ca.pem -p 6381 PING`;
 
 const FLAGS = {
   data: { type: 'string' },
@@ -99,6 +127,12 @@ const FLAGS = {
   'advertise-peer': { type: 'string' },
   cluster: { type: 'string' },
   secret: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'client-tls-cert': { type: 'string' },
+  'client-tls-key': { type: 'string' },
+  'client-tls-ca': { type: 'string' },
   vnodes: { type: 'string' },
   replicas: { type: 'string' },
   'read-quorum': { type: 'string' },
@@ -133,6 +167,10 @@ export interface StartSettings {
   cluster: string;
   secret: string | undefined;
   secretSource: 'flag' | 'environment' | 'config file' | 'none';
+  /** Mutual TLS between nodes (absolute paths); none: plain TCP with the HMAC handshake. */
+  peerTls: (TlsFiles & { ca: string }) | undefined;
+  /** TLS on the RESP and HTTP ports (absolute paths); a CA makes client certificates required. */
+  clientTls: TlsFiles | undefined;
   kvConfig: Partial<KvConfig>;
   durability: 'flush' | 'relaxed';
   joinTimeoutMs: number;
@@ -194,6 +232,14 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (secret !== undefined && Buffer.byteLength(secret) < 16) {
     throw new UsageError('the cluster secret must be at least 16 bytes (try: openssl rand -hex 32)');
   }
+  // A relative path is relative to where it was written: the config file's directory, or here.
+  const path = (key: Key): string | undefined => {
+    const v = text(raw, key);
+    if (v === undefined) return undefined;
+    const base =
+      fromFlags[key] === undefined && configPath !== undefined ? dirname(resolve(configPath)) : '.';
+    return resolve(base, v);
+  };
   return {
     dataDir: resolve(dataBase, String(dataRaw)),
     peerPort,
@@ -226,6 +272,8 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
           : secretFile !== undefined
             ? 'config file'
             : 'none',
+    peerTls: peerTlsFiles(path('tls-cert'), path('tls-key'), path('tls-ca')),
+    clientTls: clientTlsFiles(path('client-tls-cert'), path('client-tls-key'), path('client-tls-ca')),
     kvConfig,
     durability,
     joinTimeoutMs: int(raw, 'join-timeout-ms', 1, 3_600_000) ?? DEFAULT_JOIN_TIMEOUT_MS,
@@ -235,11 +283,64 @@ export function parseStartArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   };
 }
 
+function peerTlsFiles(
+  cert: string | undefined,
+  key: string | undefined,
+  ca: string | undefined,
+): (TlsFiles & { ca: string }) | undefined {
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (cert === undefined || key === undefined || ca === undefined) {
+    const missing = [cert ?? '--tls-cert', key ?? '--tls-key', ca ?? '--tls-ca'].filter((f) =>
+      f.startsWith('--'),
+    );
+    throw new UsageError(
+      `${missing.join(' and ')} missing: mutual TLS between nodes needs --tls-cert, --tls-key and ` +
+        '--tls-ca together (this node’s certificate, its key, the cluster CA)',
+    );
+  }
+  return { cert, key, ca, labels: { cert: '--tls-cert', key: '--tls-key', ca: '--tls-ca' } };
+}
+
+function clientTlsFiles(
+  cert: string | undefined,
+  key: string | undefined,
+  ca: string | undefined,
+): TlsFiles | undefined {
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    const missing = cert === undefined ? '--client-tls-cert' : '--client-tls-key';
+    throw new UsageError(
+      `${missing} missing: TLS on the client ports needs --client-tls-cert and --client-tls-key ` +
+        '(--client-tls-ca alone is not enough: it only says which client certificates to accept)',
+    );
+  }
+  const labels = { cert: '--client-tls-cert', key: '--client-tls-key', ca: '--client-tls-ca' };
+  return { cert, key, ...(ca !== undefined ? { ca } : {}), labels };
+}
+
+/**
+ * Reads and checks the TLS files of the settings. Throws TlsConfigError (TLS_FILE_UNREADABLE,
+ * TLS_FILE_INVALID) naming the flag and the file.
+ */
+export function loadStartTls(
+  s: Pick<StartSettings, 'peerTls' | 'clientTls'>,
+  nowMs = Date.now(),
+): { peer: TcpTlsOptions | undefined; client: ServerTlsOptions | undefined } {
+  return {
+    peer: s.peerTls === undefined ? undefined : loadPeerTls(s.peerTls, nowMs),
+    client: s.clientTls === undefined ? undefined : loadClientTls(s.clientTls, nowMs),
+  };
+}
+
 /**
  * The client-facing servers this node runs, by the name under which each address is advertised
  * (members' `meta.resp`, `meta.http`). The one place where front doors are wired in.
  */
-function frontDoorsFor(s: StartSettings, logger: Logger): Record<string, FrontDoorStarter> {
+function frontDoorsFor(
+  s: StartSettings,
+  logger: Logger,
+  tls: ServerTlsOptions | undefined,
+): Record<string, FrontDoorStarter> {
   const doors: Record<string, FrontDoorStarter> = {};
   // One registry per node, served by the HTTP door; every door counts its requests into it.
   let metrics: NodeMetrics | undefined;
@@ -248,9 +349,9 @@ function frontDoorsFor(s: StartSettings, logger: Logger): Record<string, FrontDo
     metrics ??= new NodeMetrics(() => api.status());
     return metrics.instrument(api, door);
   };
-  if (s.respPort !== undefined) doors.resp = respFrontDoor(s, logger, counted);
+  if (s.respPort !== undefined) doors.resp = respFrontDoor(s, logger, tls, counted);
   if (s.httpPort !== undefined) {
-    doors.http = httpFrontDoor(s, logger, (api) => {
+    doors.http = httpFrontDoor(s, logger, tls, (api) => {
       const host = counted(api as NodeApi & Partial<Pick<NodeHost, 'scanLocal'>>, 'http');
       return { api: host, metrics: metrics as NodeMetrics };
     });
@@ -262,12 +363,14 @@ function frontDoorsFor(s: StartSettings, logger: Logger): Record<string, FrontDo
 function respFrontDoor(
   s: StartSettings,
   logger: Logger,
+  tls: ServerTlsOptions | undefined,
   counted: (api: NodeApi, door: string) => NodeApi,
 ): FrontDoorStarter {
   return async (api) => {
     const server = createRespServer(counted(api, 'resp'), {
       logger: logger.child({ component: 'resp' }),
       ...(s.password !== undefined ? { password: s.password } : {}),
+      ...(tls !== undefined ? { tls } : {}),
     });
     const { port } = await server.listen(s.respPort ?? 0, s.host);
     return { address: formatAddress(s.advertiseHost, port), close: () => server.close() };
@@ -278,6 +381,7 @@ function respFrontDoor(
 function httpFrontDoor(
   s: StartSettings,
   logger: Logger,
+  tls: ServerTlsOptions | undefined,
   wrap: (api: NodeApi) => { api: NodeApi & Partial<Pick<NodeHost, 'scanLocal'>>; metrics: NodeMetrics },
 ): FrontDoorStarter {
   return async (nodeApi) => {
@@ -288,6 +392,7 @@ function httpFrontDoor(
     const server = createHttpServer(api, {
       metrics,
       ...(s.httpToken !== undefined ? { token: s.httpToken } : {}),
+      ...(tls !== undefined ? { tls } : {}),
       logger: httpLogger,
     });
     const { port } = await server.listen(s.httpPort ?? 0, s.host);
@@ -311,6 +416,17 @@ async function run(argv: string[]): Promise<number> {
         'using the public development secret: anyone who reaches the peer port can join\n',
     );
   }
+  let tls: ReturnType<typeof loadStartTls>;
+  try {
+    tls = loadStartTls(s);
+  } catch (e) {
+    if (!isTlsConfigError(e)) throw e;
+    logger.error({ code: e.code, err: e.detail }, 'the node could not start');
+    process.stderr.write(`arpeggio start: ${e.message}\n`);
+    if (s.json)
+      process.stdout.write(`${JSON.stringify({ event: 'failed', code: e.code, message: e.detail })}\n`);
+    return 1;
+  }
   const options: NodeHostOptions = {
     dataDir: s.dataDir,
     peerHost: s.host,
@@ -321,10 +437,11 @@ async function run(argv: string[]): Promise<number> {
     id: s.id,
     cluster: s.cluster,
     secret: s.secret,
+    ...(tls.peer !== undefined ? { tls: tls.peer } : {}),
     kvConfig: s.kvConfig,
     durability: s.durability,
     joinTimeoutMs: s.joinTimeoutMs,
-    frontDoors: frontDoorsFor(s, logger),
+    frontDoors: frontDoorsFor(s, logger, tls.client),
     logger,
     onFatal: (error) => {
       process.stderr.write(`arpeggio start: ${error.message}\n`);
@@ -369,13 +486,16 @@ function startLine(host: NodeHost, s: StartSettings): string {
       data: host.dataDir,
       cluster: s.cluster,
       durability: host.durability,
+      tls: { peer: s.peerTls !== undefined, client: s.clientTls !== undefined },
     });
   }
+  const peerTls = s.peerTls !== undefined ? ' (TLS)' : '';
+  const clientTls = s.clientTls !== undefined ? ' (TLS)' : '';
   const clients = Object.entries(e)
     .filter(([name]) => name !== 'peer')
-    .map(([name, address]) => `, ${name} ${address}`)
+    .map(([name, address]) => `, ${name} ${address}${clientTls}`)
     .join('');
-  return `arpeggio node ${host.nodeId} ready: pid ${process.pid}, peer ${e.peer}${clients}, data ${host.dataDir} (start ${host.epoch})`;
+  return `arpeggio node ${host.nodeId} ready: pid ${process.pid}, peer ${e.peer}${peerTls}${clients}, data ${host.dataDir} (start ${host.epoch})`;
 }
 
 /**

@@ -13,11 +13,18 @@
  * socket-level ones live here: how many clients, how long a client may stay idle or take to send
  * one request, how much unparsed input and unsent output one client may hold. Timeouts are
  * deadlines checked by one housekeeping tick, the way the core expires its deadlines.
+ *
+ * With `tls` the same server speaks RESP inside TLS (`redis-cli --tls`, ioredis `tls: { ca }`):
+ * a connection becomes a client once its handshake is done, and from there every limit above
+ * applies unchanged. Before that, handshakes in progress are capped and timed out (a client that
+ * sends plain RESP or HTTP to the TLS port fails the handshake and is cut without a reply).
  */
 import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import * as tls from 'node:tls';
 import type { Consistency } from '../../core/replication/messages.js';
+import { type ServerTlsOptions, serverTlsOptions } from '../../runtime/tls.js';
 import type { RespApi, ServerFacts } from './commands.js';
 import { DEFAULT_PARSER_LIMITS, type ParserLimits } from './parser.js';
 import { type ConnectionSink, noopLogger, RespConnection, type RespLogger } from './session.js';
@@ -64,6 +71,13 @@ export interface RespServerOptions extends Partial<ParserLimits> {
    * command but AUTH, HELLO, PING and QUIT (Redis's requirepass). Default none.
    */
   password?: string;
+  /** Serve RESP over TLS (certificate, key, optional client CA). Default: plain TCP. */
+  tls?: ServerTlsOptions;
+  /**
+   * TLS handshakes in progress at once; beyond it a new connection is closed at once, before any
+   * TLS work. Formula: ≥ connection arrival rate × handshake time (1–2 RTT). Default 128.
+   */
+  maxPendingTlsHandshakes?: number;
   logger?: RespLogger;
   /** Wall-clock milliseconds, for expiry times. Default Date.now. */
   clock?: () => number;
@@ -82,6 +96,10 @@ export interface RespServerStats {
   readPausedClients: number;
   partialRequestTimeouts: number;
   idleTimeouts: number;
+  /** TLS only: connections whose handshake failed or timed out (plain-text clients among them). */
+  tlsHandshakeFailures: number;
+  /** TLS only: connections closed at once because maxPendingTlsHandshakes were in progress. */
+  tlsHandshakesRefused: number;
 }
 
 export interface RespServer {
@@ -136,6 +154,8 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
     readPausedClients: 0,
     partialRequestTimeouts: 0,
     idleTimeouts: 0,
+    tlsHandshakeFailures: 0,
+    tlsHandshakesRefused: 0,
   };
 
   const facts: ServerFacts = {
@@ -160,8 +180,43 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
 
   // allowHalfOpen: a client that sends its commands and then shuts down its side (`nc -q`,
   // scripts) still gets its replies; the connection ends once they are written.
-  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => accept(socket));
+  const socketOptions = { noDelay: true, allowHalfOpen: true };
+  const server = options.tls
+    ? tlsServer(options.tls, options.maxPendingTlsHandshakes ?? 128)
+    : net.createServer(socketOptions, (socket) => accept(socket));
   server.on('error', (err) => logger.warn({ err }, 'resp server error'));
+
+  /**
+   * A TLS listener whose handshaken sockets go to `accept`. Pending handshakes are the raw
+   * connections open minus the TLS sockets open (each TLS socket wraps one raw connection).
+   */
+  function tlsServer(tlsOptions: ServerTlsOptions, maxPending: number): tls.Server {
+    const s = tls.createServer({ ...serverTlsOptions(tlsOptions), ...socketOptions });
+    let rawOpen = 0;
+    let securedOpen = 0;
+    s.on('connection', (raw: net.Socket) => {
+      if (rawOpen - securedOpen >= maxPending || closing) {
+        stats.tlsHandshakesRefused++;
+        raw.destroy();
+        return;
+      }
+      rawOpen++;
+      raw.once('close', () => rawOpen--);
+    });
+    s.on('secureConnection', (socket: tls.TLSSocket) => {
+      securedOpen++;
+      socket.once('close', () => securedOpen--);
+      accept(socket);
+    });
+    s.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      stats.tlsHandshakeFailures++;
+      logger.debug(
+        { remote: `${socket.remoteAddress}:${socket.remotePort}`, err: err.message },
+        'closing connection: TLS handshake failed',
+      );
+    });
+    return s;
+  }
 
   function accept(socket: net.Socket): void {
     stats.totalConnections++;
