@@ -307,7 +307,7 @@ export class Client {
 
   /** One page of the keys stored by ONE node (`at`, default the first reachable); not the cluster's. */
   async listLocal(options: { prefix?: string; cursor?: string | null; limit?: number; at?: string } = {}) {
-    const query = new URLSearchParams();
+    const query = new URLSearchParams({ scope: 'local' });
     if (options.prefix) query.set('prefix', options.prefix);
     if (options.cursor) query.set('cursor', options.cursor);
     if (options.limit !== undefined) query.set('limit', String(options.limit));

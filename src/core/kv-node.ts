@@ -8,13 +8,14 @@
  */
 
 import { HybridClock, hlcPhysicalMs } from './hlc.js';
-import { identifierOf, RING_SIZE } from './id.js';
+import { identifierOf } from './id.js';
 import { localConfig, type SwimConfig } from './membership/config.js';
 import { Swim } from './membership/swim.js';
 import type { Member, MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
 import { StepOverlay } from './overlay.js';
 import { type MemberStatus, Placement } from './placement.js';
-import { type ConflictMode, dataKey, isAbsent, type KvRecord, ringBound, splitDataKey } from './record.js';
+import { RateMeter } from './rate-meter.js';
+import { type ConflictMode, dataKey, type KvRecord, splitDataKey } from './record.js';
 import {
   buildTree,
   type KeyedRecord,
@@ -35,8 +36,10 @@ import {
 import type { CallResult, Operation, OperationIo } from './replication/operation.js';
 import { QuorumRead, QuorumWrite } from './replication/quorum.js';
 import { Replica } from './replication/replica.js';
+import { answerKeyspace, isKeyspaceRequest, keyspaceOperation } from './replication/scan.js';
 import { transitionFor } from './replication/transitions.js';
 import type { Ring } from './ring.js';
+import type { BreakerState } from './rpc/circuit-breaker.js';
 import type { RpcConfig } from './rpc/config.js';
 import { RpcEndpoint } from './rpc/endpoint.js';
 import type { CallId, RpcCompletion, RpcMessage } from './rpc/messages.js';
@@ -237,6 +240,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private readonly antiEntropyCalls = new Map<CallId, { peer: NodeId; range: RingRange }>();
   private nextAntiEntropyMs = 0;
   private antiEntropyCursor = 0;
+  /** Client requests started, for the load an operator sees (`status().requestsPerSecond`). */
+  private readonly requestRate = new RateMeter(10);
   /** Counters for metrics and tests. */
   readonly counters = {
     antiEntropyRounds: 0,
@@ -343,7 +348,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       const out = this.rpc.receive(from, msg, nowMs, (_from, req) =>
         req.op === 'ring-view'
           ? { op: 'ring-view', members: this.placement.ringMembers() }
-          : this.replica.handle(req),
+          : isKeyspaceRequest(req)
+            ? answerKeyspace(this.overlay, req)
+            : this.replica.handle(req),
       );
       this.absorbRpc(out);
     }
@@ -385,6 +392,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         body: kvError('OVERLOADED', true, 'too many requests in flight'),
       });
     } else {
+      this.requestRate.note(nowMs);
       this.startRequest(req.requestId, req.body);
     }
     return this.end();
@@ -414,6 +422,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     handoff: { purpose: 'join' | 'leave'; rangesLeft: number; rangesTotal: number } | null;
     vnodesPerNode: number;
     inflightRequests: number;
+    /** Client requests started per second, over the last ten seconds. */
+    requestsPerSecond: number;
+    /**
+     * Records in this node's data table: its replicas' keys, tombstones not yet collected included
+     * (null once the host has closed the store).
+     */
+    storedRecords: number | null;
+    /** The circuit breaker of every peer this node has called (absent: never called, closed). */
+    breakers: Record<NodeId, BreakerState>;
     counters: KvNode['counters'];
   } {
     return {
@@ -433,8 +450,19 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         : null,
       vnodesPerNode: this.config.vnodesPerNode,
       inflightRequests: this.ops.size,
+      requestsPerSecond: this.requestRate.perSecond(this.nowMs),
+      storedRecords: this.storedRecords(),
+      breakers: Object.fromEntries(this.rpc.breakerSnapshots(this.nowMs).map((b) => [b.peer, b.state])),
       counters: this.counters,
     };
+  }
+
+  private storedRecords(): number | null {
+    try {
+      return this.overlay.count('data');
+    } catch {
+      return null; // a host may report its status after it closed the store
+    }
   }
 
   /** Whether this node serves client requests (it knows the ring). */
@@ -461,7 +489,16 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private startRequest(requestId: number, req: KvRequest): void {
     const deadlineMs = this.nowMs + this.config.requestTimeoutMs;
     if (req.op === 'scan') {
-      this.replies.push({ requestId, body: this.scanLocal(req.fromId, req.count) });
+      const op = keyspaceOperation(req, {
+        ring: () => this.placement.ring(),
+        replicaCount: this.config.replicaCount,
+        readQuorum: this.config.readQuorum,
+        isHealthy: (id) => this.isHealthy(id),
+        self: this.id,
+        deadlineMs,
+        conflictMode: this.config.conflictMode,
+      });
+      this.launch({ requestId, op, deadlineMs, calls: new Set() });
       return;
     }
     const usesConsensus =
@@ -531,29 +568,6 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         success: { ok: true, applied: true, context: { vv } },
       }),
     });
-  }
-
-  /**
-   * SCAN over this node's own store: live keys from ring position `fromId`, reading about `count`
-   * stored entries; a page never ends inside one ring position, so `nextId` resumes exactly.
-   */
-  private scanLocal(fromId: number, count: number): KvReply {
-    const limit = Math.max(1, count);
-    let entries = this.overlay.scan<KvRecord>('data', { start: ringBound(fromId), limit: limit + 1 });
-    let nextId: number | null = null;
-    if (entries.length > limit) {
-      nextId = splitDataKey(entries[limit].key).id;
-      entries = entries.slice(0, limit).filter((e) => splitDataKey(e.key).id < (nextId as number));
-      if (entries.length === 0) {
-        const end = nextId + 1 < RING_SIZE ? ringBound(nextId + 1) : undefined;
-        entries = this.overlay.scan<KvRecord>('data', { start: ringBound(nextId), end, limit: 1 << 20 });
-        nextId = nextId + 1 < RING_SIZE ? nextId + 1 : null;
-      }
-    }
-    const keys = entries
-      .filter((e) => !isAbsent(e.value, this.nowMs))
-      .map((e) => splitDataKey(e.key).userKey.slice());
-    return { ok: true, keys, nextId };
   }
 
   private nextBallot(seen: Ballot | null): Ballot {

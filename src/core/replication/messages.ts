@@ -97,11 +97,13 @@ export type KvRequest =
   /** Reads whether the key exists and its expiry (`expiresAtMs`, 0 for none). Through consensus. */
   | { op: 'ttl'; key: Uint8Array; consistency: Consistency }
   /**
-   * Lists the live keys this node holds, in ring order from ring position `fromId`, after about
-   * `count` stored entries (Redis's COUNT hint); `nextId` in the reply continues, null when done.
-   * Local: the coordinating node answers from its own store (see docs/REDIS-COMPATIBILITY.md).
+   * Lists the live keys of the whole cluster in ring order from ring position `fromId`, after
+   * about `count` stored records (Redis's COUNT hint); `nextId` in the reply continues, null once
+   * the scan has passed the top of the circle. At levels other than `one` each range is read on R
+   * replicas and their versions reconciled (see replication/scan.ts). `countOnly` (DBSIZE): no
+   * keys, `number` = live keys from `fromId` on, counted on one replica per range.
    */
-  | { op: 'scan'; fromId: number; count: number; consistency: Consistency };
+  | { op: 'scan'; fromId: number; count: number; countOnly?: boolean; consistency: Consistency };
 
 export type ExpireCondition = 'nx' | 'xx' | 'gt' | 'lt';
 
@@ -145,7 +147,7 @@ export type KvReply =
       number?: number;
       /** ttl: the key's absolute expiry in wall-clock ms, 0 for none (`applied`: the key exists). */
       expiresAtMs?: number;
-      /** scan: the live keys found, and where to continue (null: the scan is complete). */
+      /** scan: the live keys found, and where to continue (null: the scan is complete); countOnly: `number`. */
       keys?: Uint8Array[];
       nextId?: number | null;
       /** The causal context to carry into the next request on this key (session level). */
@@ -182,7 +184,14 @@ export type ReplicaRequest =
   /** Which members are on your ring? (A restarted node checks it was not replaced meanwhile.) */
   | { op: 'ring-view' }
   /** Anti-entropy: merge these records. */
-  | { op: 'ae-push'; records: KeyedRecord[] };
+  | { op: 'ae-push'; records: KeyedRecord[] }
+  /**
+   * SCAN: your records (values left out, tombstones included) at ring positions fromId..toId
+   * (inclusive, not wrapping), at most about `limit`; answer where you stopped.
+   */
+  | { op: 'scan-range'; fromId: number; toId: number; limit: number }
+  /** DBSIZE: how many live keys (at the coordinator's `nowMs`) you hold in each segment. */
+  | { op: 'count-range'; segments: Array<{ fromId: number; toId: number }>; nowMs: number };
 
 export type ReplicaResponse =
   | { op: 'read'; record: KvRecord | null }
@@ -202,7 +211,11 @@ export type ReplicaResponse =
   /** The slices that differ and (some of) the responder's records in them. */
   | { op: 'ae-compare'; differing: number[]; records: KeyedRecord[] }
   | { op: 'ae-push' }
-  | { op: 'ring-view'; members: NodeId[] };
+  | { op: 'ring-view'; members: NodeId[] }
+  /** Records from `fromId` up to `nextId` (exclusive; null: to the end of the segment). */
+  | { op: 'scan-range'; records: KeyedRecord[]; nextId: number | null }
+  /** One count per segment asked, in order. */
+  | { op: 'count-range'; counts: number[] };
 
 /** What an acceptor keeps for a key (the `paxos` table). */
 export interface PaxosState {

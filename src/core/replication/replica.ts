@@ -56,7 +56,7 @@ export class Replica {
     private readonly config: ReplicaConfig,
   ) {}
 
-  handle(req: Exclude<ReplicaRequest, { op: 'ring-view' }>): ReplicaResponse {
+  handle(req: Exclude<ReplicaRequest, { op: 'ring-view' | 'scan-range' | 'count-range' }>): ReplicaResponse {
     switch (req.op) {
       case 'read':
         return { op: 'read', record: this.readRecord(req.key, req.hintFor) };

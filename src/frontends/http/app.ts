@@ -25,6 +25,8 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { identifierOf, RING_SIZE } from '../../core/id.js';
+import { ringBound, splitDataKey } from '../../core/record.js';
 import {
   type CausalContext,
   CONSISTENCY_LEVELS,
@@ -36,7 +38,7 @@ import type { NodeHostStatus } from '../../runtime/node-host.js';
 import { errorBody, fromKvError, type HttpError, httpError } from './errors.js';
 import { openApiDocument } from './openapi.js';
 
-/** What the HTTP door needs of a node: NodeApi, and (for listing) a scan of its own store. */
+/** What the HTTP door needs of a node: NodeApi, and (for `scope=local` listing) a scan of its own store. */
 export interface HttpApi {
   readonly nodeId: string;
   request(body: KvRequest): Promise<KvReply>;
@@ -82,6 +84,14 @@ const MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+/** A cursor starts with a ring position of this many bytes (record.ts's dataKey prefix). */
+const RING_POSITION_BYTES = 6;
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
 
 /** The ETag of a value: a quoted, 160-bit, base64url SHA-256 prefix of its bytes. */
 export function etagOf(value: Uint8Array): string {
@@ -255,23 +265,45 @@ export function buildHttpApp(api: HttpApi, options: HttpAppOptions = {}): Fastif
     return reply.code(204).send();
   });
 
+  // Listing: the cluster's keys by default (the core's cluster-wide scan, replication/scan.ts);
+  // `scope=local` pages through this node's own store instead. A cursor is opaque to clients:
+  // base64url of a 6-byte ring position (cluster) or of a stored key (local), whose first 6 bytes
+  // are also a ring position, so either scope resumes from the other's cursor.
   app.get('/v1/kv', async (req, reply) => {
     const q = req.query as Record<string, string | undefined>;
     const limit = q.limit === undefined ? DEFAULT_LIST_LIMIT : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > maxListLimit) {
       refuse(httpError('BAD_REQUEST', `limit must be an integer from 1 to ${maxListLimit}`));
     }
+    const scope = q.scope ?? 'cluster';
+    if (scope !== 'cluster' && scope !== 'local')
+      refuse(httpError('BAD_REQUEST', 'scope must be cluster or local'));
     let cursor: Uint8Array | null = null;
     if (q.cursor !== undefined && q.cursor !== '') {
-      if (!/^[A-Za-z0-9_-]+$/.test(q.cursor))
-        refuse(httpError('BAD_REQUEST', 'cursor is not one this API returned'));
       cursor = Buffer.from(q.cursor, 'base64url');
+      if (!/^[A-Za-z0-9_-]+$/.test(q.cursor) || cursor.length < RING_POSITION_BYTES)
+        refuse(httpError('BAD_REQUEST', 'cursor is not one this API returned'));
+    }
+    const prefix = enc.encode(q.prefix ?? '');
+    if (scope === 'cluster') {
+      const page = await clusterPage(api, {
+        fromId: cursor === null ? 0 : splitDataKey(cursor).id,
+        prefix,
+        limit,
+        consistency: consistencyOf(req, defaultConsistency),
+      });
+      return reply.send({
+        scope: 'cluster',
+        node: api.nodeId,
+        keys: page.keys.map((k) => dec.decode(k)),
+        cursor: page.nextId === null ? null : Buffer.from(ringBound(page.nextId)).toString('base64url'),
+      });
     }
     if (api.scanLocal === undefined) {
-      refuse(httpError('NOT_SUPPORTED', 'this node offers no listing'));
+      refuse(httpError('NOT_SUPPORTED', 'this node offers no local listing'));
     }
     if (!api.status().ready) refuse(httpError('NOT_READY', 'the node is not serving yet'));
-    const page = api.scanLocal({ prefix: enc.encode(q.prefix ?? ''), cursor, limit });
+    const page = api.scanLocal({ prefix, cursor, limit });
     return reply.send({
       scope: 'local',
       node: api.nodeId,
@@ -314,6 +346,39 @@ export function buildHttpApp(api: HttpApi, options: HttpAppOptions = {}): Fastif
 function send(reply: FastifyReply, e: HttpError): FastifyReply {
   if (e.status === 503) reply.header('retry-after', '1');
   return reply.code(e.status).type('application/json; charset=utf-8').send(errorBody(e));
+}
+
+/** Records one listing call reads at most (over several scan steps), like `scope=local`'s bound. */
+const LIST_EXAMINE_BUDGET = 10_000;
+const LIST_SCAN_STEP = 1000;
+
+/**
+ * Up to `limit` keys with `prefix` from ring position `fromId` on, through the core's cluster-wide
+ * scan, step after step until enough match or the budget is spent. Keys are cut at a ring
+ * position, so `nextId` resumes exactly after the last key given (keys sharing a position — a
+ * 48-bit collision — stay together, so a page may exceed `limit` by those).
+ */
+async function clusterPage(
+  api: HttpApi,
+  q: { fromId: number; prefix: Uint8Array; limit: number; consistency: Consistency },
+): Promise<{ keys: Uint8Array[]; nextId: number | null }> {
+  const found: Array<{ key: Uint8Array; id: number }> = [];
+  let fromId: number | null = q.fromId;
+  for (let read = 0; fromId !== null && read < LIST_EXAMINE_BUDGET; read += LIST_SCAN_STEP) {
+    const page = await ask(api, { op: 'scan', fromId, count: LIST_SCAN_STEP, consistency: q.consistency });
+    for (const key of page.keys ?? [])
+      if (startsWith(key, q.prefix)) found.push({ key, id: identifierOf(key) });
+    fromId = page.nextId ?? null;
+    if (found.length > q.limit) {
+      found.sort((a, b) => a.id - b.id);
+      const cutId = found[q.limit].id;
+      const kept = found.filter((f) => f.id < cutId);
+      const page = kept.length > 0 ? kept : found.filter((f) => f.id === cutId);
+      const nextId = kept.length > 0 ? cutId : cutId + 1 < RING_SIZE ? cutId + 1 : null;
+      return { keys: page.map((f) => f.key), nextId };
+    }
+  }
+  return { keys: found.map((f) => f.key), nextId: fromId };
 }
 
 /** Runs a request; a cluster error becomes a Refusal with its HTTP form. */

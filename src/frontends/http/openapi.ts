@@ -160,18 +160,30 @@ export function openApiDocument(limits: OpenApiLimits) {
       '/v1/kv': {
         get: {
           operationId: 'listKeys',
-          summary: 'List the keys this node stores (local scope: its own replicas)',
+          summary: 'List the keys of the whole cluster (or, with scope=local, of this node’s store)',
           description:
-            'Pages through the live keys in this node’s store, in ring order (not key order). Keys ' +
-            'that no replica on this node holds are not listed: ask every node for a full listing.',
+            'Pages through the live keys of the cluster in ring order (not key order), like Redis’s ' +
+            'SCAN: any node serves any page, each range is read on R of its replicas (one at level ' +
+            '`one`) and their versions reconciled, so a replica that missed a write does not hide it. ' +
+            'A full listing returns every key that existed throughout it at least once (a key may ' +
+            'appear twice if the ring changed meanwhile). A page holds at most `limit` keys; one call ' +
+            'reads at most 10,000 records, so a sparse prefix gives short or empty pages with a cursor ' +
+            'to go on. `scope=local` lists only the keys this node’s store holds.',
           parameters: [
+            consistencyParam,
             { name: 'prefix', in: 'query', required: false, schema: { type: 'string' } },
             {
               name: 'cursor',
               in: 'query',
               required: false,
-              description: 'The cursor of the previous page.',
+              description: 'The cursor of the previous page (opaque; it names a ring position).',
               schema: { type: 'string' },
+            },
+            {
+              name: 'scope',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', enum: ['cluster', 'local'], default: 'cluster' },
             },
             {
               name: 'limit',
@@ -280,7 +292,7 @@ export function openApiDocument(limits: OpenApiLimits) {
           type: 'object',
           required: ['scope', 'node', 'keys', 'cursor'],
           properties: {
-            scope: { type: 'string', enum: ['local'] },
+            scope: { type: 'string', enum: ['cluster', 'local'] },
             node: { type: 'string' },
             keys: { type: 'array', items: { type: 'string' } },
             cursor: { type: ['string', 'null'] },

@@ -654,12 +654,13 @@ async function type(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
 
 /** Most keys KEYS answers with; past it KEYS fails and points to SCAN. */
 export const MAX_KEYS_REPLY = 100_000;
-/** Stored entries one step of KEYS or DBSIZE reads. */
+/** Stored entries one step of KEYS reads. */
 const KEYSPACE_PAGE = 1000;
 
 /**
- * One page of the node's keys. A SCAN cursor is 0 (start) or a ring position + 1, so it is an
- * unsigned integer as clients expect; the returned cursor 0 means done.
+ * One page of the cluster's keys (the core's cluster-wide scan: replication/scan.ts). A SCAN
+ * cursor is 0 (start) or a ring position + 1, so it is an unsigned integer as clients expect, any
+ * node accepts any cursor, and the returned cursor 0 means done.
  */
 async function scanPage(
   ctx: CommandContext,
@@ -738,13 +739,27 @@ async function keys(ctx: CommandContext, args: Buffer[]): Promise<RespValue> {
   return array(found.map((k) => bulk(k)));
 }
 
+/**
+ * DBSIZE: the cluster's live keys, counted on one replica per range (an estimate while replicas
+ * disagree; see docs/REDIS-COMPATIBILITY.md). A node that answers with keys instead of a count is
+ * paged through and its keys counted.
+ */
 async function countKeys(ctx: CommandContext): Promise<number | RespValue> {
   let n = 0;
-  const failure = await eachKey(ctx, () => {
-    n++;
-    return true;
-  });
-  return failure ?? n;
+  let fromId: number | null = 0;
+  while (fromId !== null) {
+    const reply = await ctx.api.request({
+      op: 'scan',
+      fromId,
+      count: KEYSPACE_PAGE,
+      countOnly: true,
+      consistency: ctx.consistency,
+    });
+    if (!reply.ok) return clusterError(reply.error, true);
+    n += reply.number ?? reply.keys?.length ?? 0;
+    fromId = reply.nextId ?? null;
+  }
+  return n;
 }
 
 async function dbsize(ctx: CommandContext): Promise<RespValue> {

@@ -163,7 +163,7 @@ describe('HTTP API on a real node', { timeout: 30_000 }, () => {
     await app.inject({ method: 'DELETE', url: '/v1/kv/p/c' });
     const all = await app.inject({ url: '/v1/kv?prefix=p/' });
     assert.deepEqual(all.json().keys.sort(), ['p/a', 'p/b'], 'deleted and other-prefix keys are left out');
-    assert.equal(all.json().scope, 'local');
+    assert.equal(all.json().scope, 'cluster', 'the listing is cluster-wide by default');
     const seen: string[] = [];
     let cursor: string | null = '';
     for (let pages = 0; cursor !== null; pages++) {
