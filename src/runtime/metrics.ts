@@ -11,8 +11,8 @@
  *   connected peers, pending hints, handoff and anti-entropy progress, membership events.
  *
  * Membership events are state changes (and incarnation bumps) between two scrapes: a member that
- * flips and flips back between scrapes is not seen. The core does not expose its per-peer circuit
- * breakers, so `arpeggio_peer_connected` (the transport's view) stands in for breaker state.
+ * flips and flips back between scrapes is not seen. `arpeggio_breaker_state` is the core's view of
+ * each peer it has called (its circuit breaker), `arpeggio_peer_connected` the transport's.
  */
 import { performance } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -28,6 +28,8 @@ export const LATENCY_BUCKETS_SECONDS = [
 ];
 
 const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left'] as const;
+/** `arpeggio_breaker_state`'s values: how far from passing calls a breaker is. */
+const BREAKER_LEVELS = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 interface RequestSeries {
   requests: Counter.Internal;
@@ -247,7 +249,7 @@ export class NodeMetrics {
     });
     new Gauge({
       name: 'arpeggio_peer_connected',
-      help: '1 when the transport holds a connection to the member (stands in for breaker state)',
+      help: '1 when the transport holds a connection to the member',
       labelNames: ['peer'],
       registers,
       collect() {
@@ -255,6 +257,17 @@ export class NodeMetrics {
         const connected = new Set(s.connectedPeers);
         this.reset();
         for (const m of s.members) if (m.id !== s.id) this.set({ peer: m.id }, connected.has(m.id) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'arpeggio_breaker_state',
+      help: 'The circuit breaker toward each peer this node has called: 0 closed, 1 half-open, 2 open',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [peer, state] of Object.entries(current().core?.breakers ?? {}))
+          this.set({ peer }, BREAKER_LEVELS[state]);
       },
     });
     const lastSeen = this.lastSeen;

@@ -14,7 +14,7 @@ import {
   PORT_STRIDE,
   type StopReport,
 } from '../../control/local-cluster.js';
-import { ringVerdict } from '../../control/ring-health.js';
+import { memberRows, renderMemberTable, ringVerdict } from '../../control/ring-health.js';
 import { boolFlag, intFlag, parseFlags, UsageError } from '../args.js';
 import { type CommandGroup, Progress } from '../command.js';
 
@@ -329,13 +329,21 @@ const statusUsage = `arpeggio cluster status — what every node of a local clus
 
 Usage: arpeggio cluster status [--dir ${DEFAULT_DIR}] [--json]
 
-For each node: its process (from the lock file), and what it reports over its Redis port
-(ARPEGGIO.STATUS): membership status (joining, normal, leaving), how many members its ring has,
-how it sees the others (alive, suspect, dead), handoff progress, and the records it has moved by
-handoff and anti-entropy: pulled (asked for and received) and pushed (sent to others). Then
-whether the ring has settled, or what it still waits for.
---json prints {"dir","settled","reason","nodes":[{"id","pid","running","state","peer","resp","data","status"}]}
-with each node's full status as ARPEGGIO.STATUS returns it.
+First one line per member, from what it reports over its Redis port (ARPEGGIO.STATUS):
+  member    the node's name
+  state     its membership status (normal, joining, leaving), or stopped, left, not ready, no answer
+  keys      records it stores: the keys it holds a replica of (each key is on N members, so the
+            column sums to about N × DBSIZE), deleted keys not yet collected included
+  ranges    ranges it owns as primary (one per virtual node) and their share of the ring
+  load      client requests it started per second (last ten seconds), and requests in flight
+  breakers  its circuit breakers toward peers that are open or half-open (\`all closed\` otherwise)
+Then its process (from the lock file), how many members its ring has, how it sees the others
+(alive, suspect, dead), handoff progress, and the records it has moved by handoff and
+anti-entropy: pulled (asked for and received) and pushed (sent to others). Last, whether the ring
+has settled, or what it still waits for.
+--json prints {"dir","settled","reason","nodes":[{"id","pid","running","state","peer","resp","data","status","row"}]}
+with each node's full status as ARPEGGIO.STATUS returns it and its table row (\`row\`: member,
+state, keys, rangesOwned, ringShare, requestsPerSecond, inflight, breakers).
 
 Example:
   arpeggio cluster status --dir /tmp/demo`;
@@ -351,13 +359,21 @@ async function status(argv: string[]): Promise<number> {
       cluster.members().map((n) => n.id),
       views.map((v) => ({ id: v.node.id, status: v.status, ...(v.error ? { error: v.error } : {}) })),
     );
+    const rows = memberRows(
+      views.map((v) => ({
+        id: v.node.id,
+        status: v.status,
+        process: processOf(v),
+        ...(v.error ? { error: v.error } : {}),
+      })),
+    );
     if (json) {
       out(
         JSON.stringify({
           dir: cluster.dir,
           settled: verdict.settled,
           reason: verdict.reason,
-          nodes: views.map((v) => ({
+          nodes: views.map((v, i) => ({
             id: v.node.id,
             pid: v.pid,
             running: v.pid !== null,
@@ -367,12 +383,15 @@ async function status(argv: string[]): Promise<number> {
             data: cluster.dataDirOf(v.node),
             status: v.status,
             ...(v.error && v.node.state !== 'left' && v.pid !== null ? { error: v.error } : {}),
+            row: rows[i],
           })),
         }),
       );
       return 0;
     }
     out(`arpeggio cluster in ${shown(cluster.dir)}`);
+    out();
+    for (const line of renderMemberTable(rows)) out(line);
     out();
     for (const line of table([
       ['node', 'pid', 'process', 'member', 'ring', 'sees', 'handoff', 'pulled', 'pushed', 'resp (redis)'],
@@ -393,8 +412,12 @@ async function status(argv: string[]): Promise<number> {
   });
 }
 
+function processOf(v: NodeView): string {
+  return v.node.state === 'left' ? 'left' : v.pid === null ? 'stopped' : 'running';
+}
+
 function statusRow(v: NodeView): string[] {
-  const process = v.node.state === 'left' ? 'left' : v.pid === null ? 'stopped' : 'running';
+  const process = processOf(v);
   const core = v.status?.core ?? null;
   if (v.status === null || core === null) {
     const why = v.pid !== null && v.error ? `(${v.error})` : '-';
