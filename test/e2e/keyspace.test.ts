@@ -39,7 +39,7 @@ describe('the keyspace of a real 3-node cluster', { timeout: 120_000 }, () => {
     const views = await cluster.observe();
     const storedOn = (id: string) => views.find((v) => v.node.id === id)?.status?.core?.storedRecords ?? 0;
     const lister = storedOn('n2') <= storedOn('n3') ? 'n2' : 'n3';
-    const n2 = clients.get(lister) as Redis;
+    const other = clients.get(lister) as Redis;
     assert.ok(
       storedOn(lister) < keys.length,
       `${lister} holds ${storedOn(lister)} of the ${keys.length} keys: its own store is not the listing`,
@@ -49,16 +49,16 @@ describe('the keyspace of a real 3-node cluster', { timeout: 120_000 }, () => {
     let cursor = '0';
     let steps = 0;
     do {
-      const [next, batch] = await n2.scan(cursor, 'MATCH', 'ks:*', 'COUNT', 40);
+      const [next, batch] = await other.scan(cursor, 'MATCH', 'ks:*', 'COUNT', 40);
       for (const key of batch) scanned.add(key);
       cursor = next;
       steps++;
     } while (cursor !== '0');
     assert.deepEqual([...scanned].sort(), keys, `a full SCAN through ${lister} returns every key`);
     assert.ok(steps > 1, 'COUNT 40 over 300 keys takes several steps');
-    assert.deepEqual((await n2.keys('ks:*')).sort(), keys, `KEYS through ${lister}`);
-    assert.equal(await n2.dbsize(), keys.length, `DBSIZE through ${lister}`);
-    await n2.set('extra', 'x');
+    assert.deepEqual((await other.keys('ks:*')).sort(), keys, `KEYS through ${lister}`);
+    assert.equal(await other.dbsize(), keys.length, `DBSIZE through ${lister}`);
+    await other.set('extra', 'x');
     assert.equal(
       await n1.dbsize(),
       keys.length + 1,
