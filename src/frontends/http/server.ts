@@ -48,6 +48,8 @@ export function createHttpServer(api: HttpApi, options: HttpServerOptions = {}):
       { remote: `${socket.remoteAddress}:${socket.remotePort}`, err: err.message },
       'closing connection: TLS handshake failed',
     );
+    // node reports a failed or timed-out handshake here but leaves the socket open.
+    socket.destroy();
   });
   return {
     async listen(port: number, host = '127.0.0.1') {

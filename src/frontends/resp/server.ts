@@ -100,6 +100,8 @@ export interface RespServerStats {
   tlsHandshakeFailures: number;
   /** TLS only: connections closed at once because maxPendingTlsHandshakes were in progress. */
   tlsHandshakesRefused: number;
+  /** TLS only: connections accepted whose handshake has not finished yet. */
+  tlsHandshakesInProgress: number;
 }
 
 export interface RespServer {
@@ -156,7 +158,10 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
     idleTimeouts: 0,
     tlsHandshakeFailures: 0,
     tlsHandshakesRefused: 0,
+    tlsHandshakesInProgress: 0,
   };
+  /** TLS only: connections whose handshake is in progress, by remote "address:port". */
+  const handshaking = new Map<string, { secured: boolean }>();
 
   const facts: ServerFacts = {
     connectedClients: () => clients.size,
@@ -187,33 +192,38 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
   server.on('error', (err) => logger.warn({ err }, 'resp server error'));
 
   /**
-   * A TLS listener whose handshaken sockets go to `accept`. Pending handshakes are the raw
-   * connections open minus the TLS sockets open (each TLS socket wraps one raw connection).
+   * A TLS listener whose handshaken sockets go to `accept`. A raw connection is known by its
+   * remote address and port until its TLS socket (which has the same ones) is secured; one that
+   * closes before that failed its handshake (a plain-text client, a timeout, a refused certificate).
    */
   function tlsServer(tlsOptions: ServerTlsOptions, maxPending: number): tls.Server {
     const s = tls.createServer({ ...serverTlsOptions(tlsOptions), ...socketOptions });
-    let rawOpen = 0;
-    let securedOpen = 0;
+    const remote = (socket: net.Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
     s.on('connection', (raw: net.Socket) => {
-      if (rawOpen - securedOpen >= maxPending || closing) {
+      if (handshaking.size >= maxPending || closing) {
         stats.tlsHandshakesRefused++;
         raw.destroy();
         return;
       }
-      rawOpen++;
-      raw.once('close', () => rawOpen--);
+      const key = remote(raw);
+      const entry = { secured: false };
+      handshaking.set(key, entry);
+      raw.once('close', () => {
+        if (handshaking.get(key) === entry) handshaking.delete(key);
+        if (!entry.secured) stats.tlsHandshakeFailures++;
+      });
     });
     s.on('secureConnection', (socket: tls.TLSSocket) => {
-      securedOpen++;
-      socket.once('close', () => securedOpen--);
+      const key = remote(socket);
+      const entry = handshaking.get(key);
+      if (entry) entry.secured = true;
+      handshaking.delete(key);
       accept(socket);
     });
     s.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      stats.tlsHandshakeFailures++;
-      logger.debug(
-        { remote: `${socket.remoteAddress}:${socket.remotePort}`, err: err.message },
-        'closing connection: TLS handshake failed',
-      );
+      logger.debug({ remote: remote(socket), err: err.message }, 'closing connection: TLS handshake failed');
+      // node reports a failed or timed-out handshake here but leaves the socket open.
+      socket.destroy();
     });
     return s;
   }
@@ -413,7 +423,12 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
     stats: () => {
       let readPaused = 0;
       for (const client of clients) if (client.readPaused && client.destroyAtMs === undefined) readPaused++;
-      return { ...stats, connectedClients: clients.size, readPausedClients: readPaused };
+      return {
+        ...stats,
+        connectedClients: clients.size,
+        readPausedClients: readPaused,
+        tlsHandshakesInProgress: handshaking.size,
+      };
     },
   };
 }
