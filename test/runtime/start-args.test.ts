@@ -1,14 +1,17 @@
 /**
  * How `arpeggio start` turns flags, the config file and the environment into settings: flags win
  * over the file, the secret comes from the flag, then ARPEGGIO_SECRET, then the file; quorums
- * default to a majority of --replicas; mistakes name the flag.
+ * default to a majority of --replicas; mistakes name the flag; TLS files are checked before the
+ * node starts, with a stable code.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { UsageError } from '../../src/cli/args.js';
-import { parseStartArgs } from '../../src/cli/commands/start.js';
+import { loadStartTls, parseStartArgs } from '../../src/cli/commands/start.js';
+import { isTlsConfigError } from '../../src/runtime/tls.js';
+import { devCa, type Pki } from '../e2e/pki.js';
 import { tempDir } from './helpers.js';
 
 const dirs: Array<{ remove(): Promise<void> }> = [];
@@ -83,5 +86,132 @@ describe('arpeggio start settings', () => {
     bad(['--data', 'd', '--peer-port', '0', '--bogus'], /bogus/);
     const { path } = await configFile({ data: 'd', 'peer-port': 0, peerPort: 1 });
     bad(['--config', path], /unknown key 'peerPort'/);
+  });
+});
+
+describe('arpeggio start TLS settings', () => {
+  const base = ['--data', 'd', '--peer-port', '0'];
+  let pki: Pki;
+  before(async () => {
+    const d = await tempDir('arpeggio-pki-');
+    dirs.push(d);
+    pki = devCa(d.path, ['n1']);
+  });
+
+  test('--tls-cert, --tls-key and --tls-ca go together; --client-tls-ca needs a client cert and key', () => {
+    const bad = (argv: string[], pattern: RegExp) =>
+      assert.throws(
+        () => parseStartArgs([...base, ...argv], {}),
+        (e) => e instanceof UsageError && pattern.test(e.message),
+      );
+    bad(['--tls-cert', 'c.pem', '--tls-key', 'k.pem'], /--tls-ca missing: mutual TLS between nodes needs/);
+    bad(['--tls-ca', 'ca.pem'], /--tls-cert and --tls-key missing/);
+    bad(['--client-tls-cert', 'c.pem'], /--client-tls-key missing/);
+    bad(['--client-tls-ca', 'ca.pem'], /--client-tls-cert missing/);
+    const none = parseStartArgs(base, {});
+    assert.equal(none.peerTls, undefined, 'plain TCP between nodes is the default');
+    assert.equal(none.clientTls, undefined, 'plain TCP on the client ports is the default');
+  });
+
+  test('relative paths are taken from here for flags and from the file’s directory in the config file', async () => {
+    const { dir, path } = await configFile({
+      data: 'd',
+      'peer-port': 0,
+      'tls-cert': 'pki/n1.pem',
+      'tls-key': 'pki/n1-key.pem',
+      'tls-ca': 'pki/ca.pem',
+    });
+    const s = parseStartArgs(
+      ['--config', path, '--client-tls-cert', 'c.pem', '--client-tls-key', 'k.pem'],
+      {},
+    );
+    assert.equal(s.peerTls?.cert, join(dir, 'pki/n1.pem'));
+    assert.equal(s.peerTls?.ca, join(dir, 'pki/ca.pem'));
+    assert.equal(s.clientTls?.cert, resolve('c.pem'));
+    assert.equal(s.clientTls?.ca, undefined);
+  });
+
+  test('the files are read and checked before the node starts: a missing file is TLS_FILE_UNREADABLE, a mismatched key TLS_FILE_INVALID', () => {
+    const load = (argv: string[]) => loadStartTls(parseStartArgs([...base, ...argv], {}));
+    const peer = [
+      '--tls-cert',
+      pki.path('n1.pem'),
+      '--tls-key',
+      pki.path('n1-key.pem'),
+      '--tls-ca',
+      pki.path('ca.pem'),
+    ];
+    const loaded = load([
+      ...peer,
+      '--client-tls-cert',
+      pki.path('n1.pem'),
+      '--client-tls-key',
+      pki.path('n1-key.pem'),
+      '--client-tls-ca',
+      pki.path('ca.pem'),
+    ]);
+    assert.ok(loaded.peer && loaded.client, 'dev-ca.sh certificates load');
+    assert.equal(loaded.client.requireClientCert, true, 'a client CA makes client certificates required');
+
+    const fails = (argv: string[], code: string, pattern: RegExp) =>
+      assert.throws(
+        () => load(argv),
+        (e) => isTlsConfigError(e) && e.code === code && pattern.test(e.message),
+      );
+    const missing = join(pki.dir, 'nope.pem');
+    fails(
+      ['--tls-cert', missing, '--tls-key', pki.path('n1-key.pem'), '--tls-ca', pki.path('ca.pem')],
+      'TLS_FILE_UNREADABLE',
+      /--tls-cert .*nope\.pem: cannot read the certificate \(ENOENT\).*dev-ca\.sh/,
+    );
+    fails(
+      [
+        '--tls-cert',
+        pki.path('n1.pem'),
+        '--tls-key',
+        pki.path('client-key.pem'),
+        '--tls-ca',
+        pki.path('ca.pem'),
+      ],
+      'TLS_FILE_INVALID',
+      /do not make a usable certificate/,
+    );
+    fails(
+      ['--client-tls-cert', pki.path('ca-key.pem'), '--client-tls-key', pki.path('n1-key.pem')],
+      'TLS_FILE_INVALID',
+      /do not make a usable certificate|not a PEM/,
+    );
+    const notPem = join(pki.dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    fails(
+      ['--client-tls-cert', pki.path('n1.pem'), '--client-tls-key', notPem],
+      'TLS_FILE_INVALID',
+      /--client-tls-key .*not\.pem: not a PEM file/,
+    );
+  });
+
+  test('a node certificate another CA signed is refused at start, not at every connection', async () => {
+    const d = await tempDir('arpeggio-pki-other-');
+    dirs.push(d);
+    const other = devCa(d.path, ['x1']);
+    assert.throws(
+      () =>
+        loadStartTls(
+          parseStartArgs(
+            [
+              ...base,
+              '--tls-cert',
+              other.path('x1.pem'),
+              '--tls-key',
+              other.path('x1-key.pem'),
+              '--tls-ca',
+              pki.path('ca.pem'),
+            ],
+            {},
+          ),
+        ),
+      (e) =>
+        isTlsConfigError(e) && e.code === 'TLS_FILE_INVALID' && /is not signed by --tls-ca/.test(e.message),
+    );
   });
 });
