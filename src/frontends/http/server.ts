@@ -43,6 +43,10 @@ export function createHttpServer(api: HttpApi, options: HttpServerOptions = {}):
     };
   }
   const server = https.createServer(serverTlsOptions(tls), (req, res) => app.routing(req, res));
+  // The timeouts fastify gives its own server, so that HTTPS behaves as HTTP does.
+  server.keepAliveTimeout = app.server.keepAliveTimeout;
+  server.requestTimeout = app.server.requestTimeout;
+  server.headersTimeout = app.server.headersTimeout;
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     app.log.debug(
       { remote: `${socket.remoteAddress}:${socket.remotePort}`, err: err.message },
