@@ -108,8 +108,8 @@ Examples:
   arpeggio start --data ./.arpeggio/n1 --peer-port 7001 --resp-port 6381
   arpeggio start --data ./.arpeggio/n2 --peer-port 7002 --resp-port 6382 --join 127.0.0.1:7001
   ARPEGGIO_SECRET=$(cat secret) arpeggio start --config node.json --json
-  scripts/dev-ca.sh ./pki n1 && arpeggio start --data ./.arpeggio/n1 --peer-port 7001 \
-    --resp-port 6381 --tls-cert pki/n1.pem --tls-key pki/n1-key.pem --tls-ca pki/ca.pem \
+  scripts/dev-ca.sh ./pki n1 && arpeggio start --data ./.arpeggio/n1 --peer-port 7001 \\
+    --resp-port 6381 --tls-cert pki/n1.pem --tls-key pki/n1-key.pem --tls-ca pki/ca.pem \\
     --client-tls-cert pki/n1.pem --client-tls-key pki/n1-key.pem
   redis-cli --tls --cacert pki/ca.pem -p 6381 PING`;
 
