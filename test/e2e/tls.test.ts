@@ -2,12 +2,12 @@
  * A cluster of real node processes with TLS everywhere, as an operator sets it up: certificates
  * from scripts/dev-ca.sh, mutual TLS between nodes (--tls-*), TLS on the client ports
  * (--client-tls-*), a RESP password and an HTTP token. A write over RESP-over-TLS on one node is
- * read back over HTTPS from the other; a plain-text client gets nothing from a TLS port; a client
+ * read back over HTTPS from the other (and by redis-cli --tls and curl --cacert); a plain-text client gets nothing from a TLS port; a client
  * without the password or token is refused; a node with the wrong cluster secret, with a
  * certificate from another CA, or without TLS cannot join, and says why.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as https from 'node:https';
@@ -17,11 +17,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { eventually, SECRET } from '../runtime/helpers.js';
 import { devCa, type Pki } from './pki.js';
 
 const bin = fileURLToPath(new URL('../../../bin/arpeggio.js', import.meta.url));
+const run = promisify(execFile);
 const PASSWORD = 'resp-password-for-the-tls-test';
 const TOKEN = 'http-token-for-the-tls-test';
 
@@ -232,6 +234,32 @@ test('a cluster with TLS between nodes and on client ports serves TLS clients an
     const got = await httpsGet(http2, '/v1/kv/tls-key', ca, TOKEN);
     return got.status === 200 && got.body === 'written over RESP-over-TLS';
   });
+
+  // The operator's tools, as docs/SECURITY.md shows them (.ci/run installs both).
+  const cli = await run('redis-cli', [
+    '--tls',
+    '--cacert',
+    pki.path('ca.pem'),
+    '-h',
+    hostPort(resp1).host,
+    '-p',
+    String(hostPort(resp1).port),
+    '--no-auth-warning',
+    '-a',
+    PASSWORD,
+    'GET',
+    'tls-key',
+  ]);
+  assert.equal(cli.stdout.trim(), 'written over RESP-over-TLS', 'redis-cli --tls --cacert reads it');
+  const curl = await run('curl', [
+    '-sS',
+    '--cacert',
+    pki.path('ca.pem'),
+    '-H',
+    `Authorization: Bearer ${TOKEN}`,
+    `https://${http2}/v1/kv/tls-key`,
+  ]);
+  assert.equal(curl.stdout, 'written over RESP-over-TLS', 'curl --cacert reads it over HTTPS');
 
   // Plain text on a TLS port: no reply, the connection is closed.
   assert.equal((await plainExchange(resp1, 'PING\r\n')).length, 0, 'plain RESP gets no reply');
