@@ -2,9 +2,10 @@
  * A cluster of real node processes with TLS everywhere, as an operator sets it up: certificates
  * from scripts/dev-ca.sh, mutual TLS between nodes (--tls-*), TLS on the client ports
  * (--client-tls-*), a RESP password and an HTTP token. A write over RESP-over-TLS on one node is
- * read back over HTTPS from the other (and by redis-cli --tls and curl --cacert); a plain-text client gets nothing from a TLS port; a client
- * without the password or token is refused; a node with the wrong cluster secret, with a
- * certificate from another CA, or without TLS cannot join, and says why.
+ * read back over HTTPS from the other (and by redis-cli --tls and curl --cacert); a plain-text
+ * client gets nothing from a TLS port; a client without the password or token is refused; a node
+ * with the wrong cluster secret, with a certificate from another CA, or without TLS cannot join,
+ * and says why.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
