@@ -116,6 +116,14 @@ export function runKv(options: KvRunOptions): KvRunResult {
 
   const linearizable = options.consistency === 'linearizable';
   const events: HistoryEvent[] = [];
+  /** Per register: the last 3 values a read or write completed with (what a CAS expects). */
+  const recentValues = new Map<string, (string | null)[]>();
+  const noteRecent = (key: string, value: string | null) => {
+    const list = recentValues.get(key) ?? [];
+    list.push(value);
+    if (list.length > 3) list.shift();
+    recentValues.set(key, list);
+  };
   const acked = new Map<string, string>(); // set workload: key → value
   const attempted: string[] = []; // set workload: every key written, acknowledged or not
   let okOps = 0;
@@ -210,9 +218,8 @@ export function runKv(options: KvRunOptions): KvRunResult {
       } else {
         f = 'cas';
         // Expect one of the recent values of the key so that some CAS operations succeed.
-        const recent = events.filter((e) => e.key === key && e.type === 'ok' && e.f !== 'cas').slice(-3);
-        const expected =
-          recent.length > 0 && random.next() < 0.8 ? (random.pick(recent).value as string | null) : null;
+        const recent = recentValues.get(key) ?? [];
+        const expected = recent.length > 0 && random.next() < 0.8 ? random.pick(recent) : null;
         invokeValue = [expected, value];
         req = {
           op: 'cas',
@@ -232,6 +239,7 @@ export function runKv(options: KvRunOptions): KvRunResult {
         } else if (outcome === 'ok') {
           const readValue = f === 'read' && reply?.ok ? text(reply.value) : invokeValue;
           events.push({ process, type: 'ok', f, key, value: readValue, time: at });
+          if (f !== 'cas') noteRecent(key, readValue as string | null);
           okOps++;
         } else if (outcome === 'fail') {
           events.push({ process, type: 'fail', f, key, value: invokeValue, time: at });
