@@ -14,9 +14,11 @@ import {
   type Table,
 } from './storage.js';
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 function slot(table: Table, key: Uint8Array): string {
   let s = `${table}:`;
-  for (let i = 0; i < key.length; i++) s += key[i].toString(16).padStart(2, '0');
+  for (let i = 0; i < key.length; i++) s += HEX[key[i]];
   return s;
 }
 
@@ -33,7 +35,8 @@ export class StepOverlay implements StorageReader {
   }
 
   get<T = unknown>(table: Table, key: Uint8Array): T | undefined {
-    const w = this.pending.get(slot(table, key));
+    // Most reads come in steps that wrote nothing yet: skip making the slot's string.
+    const w = this.pending.size === 0 ? undefined : this.pending.get(slot(table, key));
     if (w) return w.value === null ? undefined : (w.value as T);
     return this.base.get<T>(table, key);
   }

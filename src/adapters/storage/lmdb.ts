@@ -175,7 +175,8 @@ export class LmdbStore implements NodeStore {
   get<T = unknown>(table: Table, key: Uint8Array): T | undefined {
     this.assertReadable();
     if (!isStorableKey(key)) return undefined;
-    const p = this.pendingOf(table).get(slot(key));
+    const pending = this.pendingOf(table);
+    const p = pending.size === 0 ? undefined : pending.get(slot(key));
     if (p !== undefined) return p.encoded === null ? undefined : (decodeValue(p.encoded) as T);
     // The fast read reuses one buffer; decoding copies out of it at once.
     const bytes = this.dbs[table].getBinaryFast(key);
