@@ -336,6 +336,8 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Pe
   readonly #host: string;
   readonly #port: number;
   readonly #tls: TcpTlsOptions | undefined;
+  /** TLS only: raw connections whose handshake has not finished (remote address:port). */
+  readonly #tlsHandshaking = new Set<string>();
   readonly #limits: Limits;
   readonly #bootId: string;
   readonly #addressOf: (id: NodeId) => string | undefined;
@@ -419,9 +421,25 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Pe
           handshakeTimeout: this.#limits.handshakeTimeoutMs,
         })
       : net.createServer();
-    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: net.Socket) => this.#accept(socket));
+    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+      if (this.#tls) this.#tlsHandshaking.delete(`${socket.remoteAddress}:${socket.remotePort}`);
+      this.#accept(socket);
+    });
     if (this.#tls) {
+      // A connection in its TLS handshake is not a Connection yet: count it here against the
+      // same bound, so that many stalled handshakes cannot pile up below the transport's view.
+      server.on('connection', (raw: net.Socket) => {
+        if (this.#tlsHandshaking.size >= this.#limits.maxPendingHandshakes) {
+          this.#countRejected('TOO_MANY_HANDSHAKES');
+          return void raw.destroy();
+        }
+        const key = `${raw.remoteAddress}:${raw.remotePort}`;
+        this.#tlsHandshaking.add(key);
+        raw.once('close', () => this.#tlsHandshaking.delete(key));
+      });
       server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
+        // Node reports a failed or timed-out handshake here but leaves the socket open.
+        socket.destroy();
         const remote = `${socket.remoteAddress}:${socket.remotePort}`;
         this.#countRejected('TLS_ERROR');
         this.#log.warn({ code: 'TLS_ERROR', remote, err: error.message }, 'refused a connection: TLS failed');

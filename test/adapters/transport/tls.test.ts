@@ -5,9 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { isTransportError } from '../../../src/adapters/transport/errors.js';
 import type { RejectionInfo, TcpTlsOptions } from '../../../src/adapters/transport/tcp.js';
@@ -99,4 +102,41 @@ test('mutual TLS: cluster members talk; a certificate from another CA is refused
   );
   assert.equal((await refused)[0].code, 'TLS_ERROR');
   assert.equal(a.metrics().messagesDelivered, 0);
+});
+
+test('a TLS handshake that stalls is cut at handshakeTimeoutMs, and stalled handshakes are bounded', {
+  timeout: 30_000,
+}, async (t) => {
+  assert.ok(haveOpenssl, 'the openssl CLI makes the test certificates: apt-get install openssl');
+  const dir = mkdtempSync(join(tmpdir(), 'arpeggio-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pki = makePki(dir, 'cluster');
+  const cluster = new Cluster();
+  t.after(() => cluster.closeAll());
+  const a = await cluster.start('a', { tls: pki, handshakeTimeoutMs: 300, maxPendingHandshakes: 2 });
+  const [host, port] = [a.address()!.split(':')[0], Number(a.address()!.split(':')[1])];
+
+  // Plain TCP clients that never start TLS: the first two wait in their handshake, the third
+  // is over the bound and is closed at once.
+  const sockets = [0, 1, 2].map(() => connect(port, host));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+  });
+  const closedAt = sockets.map(
+    (s) =>
+      new Promise<number>((resolve) => {
+        s.on('error', () => {});
+        s.on('close', () => resolve(performance.now()));
+      }),
+  );
+  await Promise.all(sockets.map((s) => once(s, 'connect')));
+  const start = performance.now();
+  const times = await Promise.all(closedAt);
+  assert.equal(a.metrics().rejected.TOO_MANY_HANDSHAKES, 1, 'the third stalled handshake was refused');
+  const cut = times.filter((at) => at - start >= 200);
+  assert.equal(
+    cut.length,
+    2,
+    `two were cut by the handshake timeout, not left open: ${times.map((x) => x - start)}`,
+  );
 });
