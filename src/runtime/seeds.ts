@@ -44,8 +44,8 @@ export interface SeedSearchResult {
   failed: Array<{ address: string; code: string; reason: string }>;
 }
 
-/** Handshake refusals that a redial will not cure. */
-const REFUSALS = new Set(['PEER_REJECTED', 'BAD_PROOF', 'CLUSTER_MISMATCH', 'VERSION_MISMATCH']);
+/** Handshake refusals that a redial will not cure; TLS_ERROR: a certificate the seed does not trust. */
+const REFUSALS = new Set(['PEER_REJECTED', 'BAD_PROOF', 'CLUSTER_MISMATCH', 'VERSION_MISMATCH', 'TLS_ERROR']);
 
 type State =
   | { kind: 'trying'; attempts: number; code: string; reason: string }
@@ -129,7 +129,8 @@ export async function findSeeds(c: SeedSearchComponents, init: SeedSearchInit): 
       throw new RuntimeError(
         'JOIN_REFUSED',
         `every seed refused this node: ${list}. Every node needs the same cluster secret ` +
-          '(--secret, ARPEGGIO_SECRET or the config file) and cluster name',
+          '(--secret, ARPEGGIO_SECRET or the config file) and cluster name, and with TLS a ' +
+          'certificate signed by the CA the others trust (--tls-ca)',
       );
     }
     throw new RuntimeError(
