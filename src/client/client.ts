@@ -104,6 +104,18 @@ export interface LocalPage {
   cursor: string | null;
 }
 
+/**
+ * What `list` answers: one page of the cluster's keys, in ring order. A page may be short, even
+ * empty, while `cursor` is not null: keep going until it is.
+ */
+export interface ClusterPage {
+  scope: 'cluster';
+  /** The node that coordinated the page. */
+  node: string;
+  keys: string[];
+  cursor: string | null;
+}
+
 /** A member in /v1/cluster. */
 export interface ClusterMember {
   id: string;
@@ -305,9 +317,38 @@ export class Client {
     return new Session(this);
   }
 
+  /**
+   * One page of the cluster's keys (every node's ranges, merged over replicas at `consistency`),
+   * from any node (`at`, default the first reachable). Pass the returned cursor to go on.
+   */
+  async list(
+    options: {
+      prefix?: string;
+      cursor?: string | null;
+      limit?: number;
+      at?: string;
+      consistency?: Consistency;
+    } = {},
+  ): Promise<ClusterPage> {
+    return (await this.listPage(new URLSearchParams(), options)) as ClusterPage;
+  }
+
   /** One page of the keys stored by ONE node (`at`, default the first reachable); not the cluster's. */
   async listLocal(options: { prefix?: string; cursor?: string | null; limit?: number; at?: string } = {}) {
-    const query = new URLSearchParams({ scope: 'local' });
+    return (await this.listPage(new URLSearchParams({ scope: 'local' }), options)) as LocalPage;
+  }
+
+  private async listPage(
+    query: URLSearchParams,
+    options: {
+      prefix?: string;
+      cursor?: string | null;
+      limit?: number;
+      at?: string;
+      consistency?: Consistency;
+    },
+  ): Promise<ClusterPage | LocalPage> {
+    if (options.consistency !== undefined) query.set('consistency', options.consistency);
     if (options.prefix) query.set('prefix', options.prefix);
     if (options.cursor) query.set('cursor', options.cursor);
     if (options.limit !== undefined) query.set('limit', String(options.limit));
@@ -317,7 +358,7 @@ export class Client {
       options.at === undefined ? undefined : [addressOf(options.at)],
     );
     if (answer.status !== 200) throw errorOf(answer);
-    return JSON.parse(dec.decode(answer.body)) as LocalPage;
+    return JSON.parse(dec.decode(answer.body)) as ClusterPage | LocalPage;
   }
 
   /** The cluster view of a node, read now (and used for routing from now on). */

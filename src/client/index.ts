@@ -5,6 +5,7 @@ export {
   Client,
   type ClientComponents,
   type ClusterMember,
+  type ClusterPage,
   type ClusterView,
   type ConnectOptions,
   connect,

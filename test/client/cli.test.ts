@@ -74,11 +74,25 @@ describe('the key commands of the CLI', { timeout: 60_000 }, () => {
     assert.equal((await arpeggio('get', 'nx-key', '--at', at)).code, 1);
   });
 
-  test('scan lists the keys the node stores and says the listing is local', async () => {
+  test("scan lists the cluster's keys through any node; --local lists what one node stores", async () => {
     await Promise.all(
       [0, 1, 2, 3, 4].map((i) => arpeggio('set', `scan/${i}`, 'v', '--at', at, '--consistency', 'all')),
     );
-    const scan = await arpeggio('scan', '--prefix', 'scan/', '--at', at, '--json');
+    const all = await arpeggio('scan', '--prefix', 'scan/', '--at', at, '--json');
+    assert.equal(all.code, 0, all.stderr);
+    const clusterPage = JSON.parse(all.stdout) as { scope: string; keys: string[]; cursor: string | null };
+    assert.equal(clusterPage.scope, 'cluster');
+    assert.deepEqual(
+      [...clusterPage.keys].sort(),
+      [0, 1, 2, 3, 4].map((i) => `scan/${i}`),
+      'every key, whichever nodes store it',
+    );
+    assert.equal(clusterPage.cursor, null, 'the listing went round the whole ring');
+    const two = await arpeggio('scan', '--prefix', 'scan/', '--limit', '2', '--at', at);
+    assert.equal(two.stdout.trim().split('\n').length, 2, '--limit bounds the keys printed');
+    assert.match(two.stderr, /2 keys in the cluster, listed through node a; more remain/);
+
+    const scan = await arpeggio('scan', '--local', '--prefix', 'scan/', '--at', at, '--json');
     assert.equal(scan.code, 0, scan.stderr);
     const page = JSON.parse(scan.stdout) as { scope: string; node: string; keys: string[] };
     assert.equal(page.scope, 'local');
@@ -87,7 +101,7 @@ describe('the key commands of the CLI', { timeout: 60_000 }, () => {
       .map((i) => `scan/${i}`)
       .filter((k) => cluster.hosts[0].replicasOf(new TextEncoder().encode(k)).includes('a'));
     assert.deepEqual([...page.keys].sort(), expected, 'exactly the keys node a holds a replica of');
-    const text = await arpeggio('scan', '--prefix', 'scan/', '--at', at);
+    const text = await arpeggio('scan', '--local', '--prefix', 'scan/', '--at', at);
     assert.match(text.stderr, /stored on node a only: the listing is local to the node/);
   });
 

@@ -59,22 +59,28 @@ ${COMMON}
 Example:
   arpeggio del greeting session/alice`;
 
-const scanUsage = `arpeggio scan — list the keys ONE node stores
+const scanUsage = `arpeggio scan — list the cluster's keys
 
-Usage: arpeggio scan [--prefix P] [--limit N] [--at HOST:PORT] [--json]
+Usage: arpeggio scan [--prefix P] [--limit N] [--consistency L] [--local] [--at HOST:PORT] [--json]
 
-The listing is local to the node asked (--at): it holds a replica of about N/M of the keys (N
-copies on M nodes). For every key, scan every node and merge (docs/HTTP-API.md, "Listing").
-Keys are printed one per line; a note on stderr says which node answered.
+Lists the keys of the whole cluster in ring order, through one node (--at), which walks the
+ring's ranges and merges what each range's replicas hold (docs/REPLICATION.md, "Listing the
+keyspace"): a key written through any node is listed, a deleted or expired one is not. At
+'one' a range is read from one replica; at 'quorum' (default) from a majority of its replicas.
+With --local, only the keys the node asked stores itself (a replica of about N/M of the keys).
+Keys are printed one per line.
 
 Flags:
   --prefix P          only keys that start with P
   --limit N           at most N keys (default 100, at most 100000)
+  --consistency L     one, quorum or all: replicas merged per range (default quorum)
+  --local             list only what the node asked stores (no merging, no other nodes)
   --at HOST:PORT      the node (default as for get)
-  --json              print {"scope":"local","node","keys","cursor"}
+  --json              print {"scope":"cluster"|"local","node","keys","cursor"}
 
-Example:
-  arpeggio scan --prefix user/ --limit 20 --at 127.0.0.1:7112`;
+Examples:
+  arpeggio scan --prefix user/ --limit 20
+  arpeggio scan --local --at 127.0.0.1:7112 --json`;
 
 const FLAGS = {
   at: { type: 'string' },
@@ -226,36 +232,47 @@ export const delCommand: Command = {
 
 export const scanCommand: Command = {
   name: 'scan',
-  summary: 'list the keys one node stores (local to that node)',
+  summary: "list the cluster's keys (or, with --local, one node's)",
   usage: scanUsage,
   async run(argv) {
     const p = parseFlags(argv, {
       at: FLAGS.at,
       json: FLAGS.json,
+      consistency: FLAGS.consistency,
       prefix: { type: 'string' },
       limit: { type: 'string' },
+      local: { type: 'boolean' },
     });
     exactly(p, []);
     const limit = intFlag(p, 'limit', 100, { min: 1, max: 100_000 });
     const prefix = typeof p.values.prefix === 'string' ? p.values.prefix : '';
     const json = boolFlag(p, 'json');
+    const local = boolFlag(p, 'local');
+    const consistency = choiceFlag(p, 'consistency', 'quorum', ['one', 'quorum', 'all'] as const);
     return withClient('arpeggio scan', endpointOf(p), json, async (db) => {
       const keys: string[] = [];
       let cursor: string | null = null;
       let node = '';
       // A page may be short (even empty) with a cursor: keep going until the cursor is null.
       do {
-        const page = await db.listLocal({ prefix, cursor, limit: Math.min(1000, limit - keys.length) });
+        const want = Math.min(1000, limit - keys.length);
+        const page: { node: string; keys: string[]; cursor: string | null } = local
+          ? await db.listLocal({ prefix, cursor, limit: want })
+          : await db.list({ prefix, cursor, limit: want, consistency });
         node = page.node;
-        keys.push(...page.keys);
+        keys.push(...page.keys.slice(0, limit - keys.length));
         cursor = page.cursor;
       } while (cursor !== null && keys.length < limit);
-      if (json) print(JSON.stringify({ scope: 'local', node, keys, cursor }));
+      const scope = local ? 'local' : 'cluster';
+      if (json) print(JSON.stringify({ scope, node, keys, cursor }));
       else {
         for (const key of keys) print(key);
+        const count = `${keys.length} key${keys.length === 1 ? '' : 's'}`;
+        const more = cursor !== null ? '; more remain, raise --limit' : '';
         process.stderr.write(
-          `(${keys.length} key${keys.length === 1 ? '' : 's'} stored on node ${node} only: the listing is local to the node; ` +
-            `scan each node for every key${cursor !== null ? `; more remain, raise --limit` : ''})\n`,
+          local
+            ? `(${count} stored on node ${node} only: the listing is local to the node${more})\n`
+            : `(${count} in the cluster, listed through node ${node}${more})\n`,
         );
       }
       return 0;
