@@ -140,10 +140,12 @@ export function checkHistory<S extends ModelState, P>(
     options.maxCacheEntries ?? Number.POSITIVE_INFINITY,
     options.maxCacheBytes ?? DEFAULT_CACHE_BYTES,
   );
-  let active = [...groups].map(([key, group]) => ({
-    key,
-    search: new Search(model, group.ops, group.prepared, budget),
-  }));
+  let active = [...groups].map(([key, group]) => {
+    const keep = model.keep?.(group.prepared);
+    const ops = keep ? group.ops.filter((_, i) => keep[i]) : group.ops;
+    const prepared = keep ? group.prepared.filter((_, i) => keep[i]) : group.prepared;
+    return { key, search: new Search(model, ops, prepared, budget) };
+  });
   let abandoned: string | undefined;
   for (let slice = FIRST_SLICE; active.length > 0; slice = Math.min(slice * 2, 2 ** 30)) {
     const unfinished: typeof active = [];

@@ -41,6 +41,13 @@ export interface Model<S extends ModelState = ModelState, P = unknown> {
   step(state: S, op: P): S | undefined;
   /** A short rendering of a state for counterexamples. */
   show(state: S): string;
+  /**
+   * Optional: which of one key's prepared operations the search can leave out without changing
+   * the verdict (true = keep). Only operations with unknown outcomes qualify: they may always
+   * "never have taken effect", so one whose effect nobody could have observed is dead weight that
+   * multiplies the search (every subset of pending unknown operations is a state).
+   */
+  keep?(ops: readonly P[]): boolean[];
 }
 
 /** JSON text with object keys sorted, so that equal values give equal strings. */
@@ -60,7 +67,7 @@ function unsupported(model: string, op: Operation, known: string): never {
 
 type CasRegisterOp =
   | { kind: 'read'; value: string }
-  | { kind: 'write'; value: string }
+  | { kind: 'write'; value: string; known: boolean }
   | { kind: 'cas'; expected: string; next: string; known: boolean };
 
 export const casRegister: Model<string, CasRegisterOp> = {
@@ -73,7 +80,7 @@ export const casRegister: Model<string, CasRegisterOp> = {
       case 'read':
         return op.known ? { kind: 'read', value: canonicalJson(op.output) } : null;
       case 'write':
-        return { kind: 'write', value: canonicalJson(op.input) };
+        return { kind: 'write', value: canonicalJson(op.input), known: op.known };
       case 'cas': {
         const pair = op.input;
         if (!Array.isArray(pair) || pair.length !== 2) {
@@ -107,6 +114,26 @@ export const casRegister: Model<string, CasRegisterOp> = {
     }
   },
   show: (state) => state,
+  /**
+   * An unknown write or cas whose new value no read returned and no cas expected is left out.
+   * If it took effect, the next operation to depend on the state found its value there: a read
+   * would have returned it, a cas that applied would have expected it. Neither happened, so a
+   * linearization with it is a linearization without it (an unknown cas that would match the
+   * older value instead is placed at the very end, i.e. it never took effect), and one without
+   * it extends to one with it placed at the very end.
+   */
+  keep(ops) {
+    const observed = new Set<string>();
+    for (const op of ops) {
+      if (op.kind === 'read') observed.add(op.value);
+      else if (op.kind === 'cas') observed.add(op.expected);
+    }
+    return ops.map((op) => {
+      if (op.kind === 'write') return op.known || observed.has(op.value);
+      if (op.kind === 'cas') return op.known || observed.has(op.next);
+      return true;
+    });
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
