@@ -13,7 +13,7 @@ import { localConfig, type SwimConfig } from './membership/config.js';
 import { Swim } from './membership/swim.js';
 import type { Member, MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
 import { StepOverlay } from './overlay.js';
-import { type MemberStatus, Placement } from './placement.js';
+import { type MemberStatus, Placement, type PlacementMemory } from './placement.js';
 import { RateMeter } from './rate-meter.js';
 import { type ConflictMode, dataKey, type KvRecord, splitDataKey } from './record.js';
 import {
@@ -202,6 +202,8 @@ interface ClientOp {
 
 /** Where the ring membership is persisted in the `meta` table. */
 const RING_MEMBERS_KEY = new TextEncoder().encode('ring-members');
+/** Pending joins and leaves and the rings before recent changes (`Placement.memory`). */
+const PLACEMENT_MEMORY_KEY = new TextEncoder().encode('placement-memory');
 /** The SWIM incarnation of this node's latest start. */
 const INCARNATION_KEY = new TextEncoder().encode('incarnation');
 
@@ -298,6 +300,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       // A node that was not yet a member when it stopped learns the ring afresh from gossip.
       firstNode ? [init.id] : persisted.includes(init.id) ? persisted : [],
     );
+    const memory = components.storage.get<PlacementMemory>('meta', PLACEMENT_MEMORY_KEY);
+    if (memory && !firstNode && persisted.includes(init.id)) this.placement.restore(memory, init.id);
+    this.persistedPlacementChanges = this.placement.changes;
     this.hints = new HintedHandoff(
       {
         store: this.overlay,
@@ -339,6 +344,8 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   }
 
   private restarted = false;
+  /** `placement.changes` when its memory was last persisted. */
+  private persistedPlacementChanges: number;
   /** Whether a peer has told us if we are on the ring (first nodes need not ask). */
   private membershipChecked = false;
   private pendingJoin: NodeId[];
@@ -689,13 +696,33 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       this.meta = { ...this.meta, ring: version };
       this.absorbSwim(this.swim.updateMeta(this.meta, this.nowMs));
     }
-    this.placement.everyoneAgrees = this.swim
-      .members()
-      .every((m) => m.id === this.id || m.state !== 'alive' || m.meta.ring === version);
+    // Right after a start SWIM knows nobody, and "every live member agrees" would hold vacuously:
+    // previous rings would be dropped and a handoff completed on no evidence. Agreement counts
+    // only once every ring member has been heard of since this start.
+    this.heardOfEveryMember ||= this.placement
+      .ringMembers()
+      .every((id) => id === this.id || this.swim.member(id) !== undefined);
+    this.placement.everyoneAgrees =
+      this.heardOfEveryMember &&
+      this.swim.members().every((m) => m.id === this.id || m.state !== 'alive' || m.meta.ring === version);
   }
+
+  /** Whether SWIM has heard of every ring member since this start (see `syncRingView`). */
+  private heardOfEveryMember = false;
 
   private persistRing(): void {
     this.overlay.put('meta', RING_MEMBERS_KEY, this.placement.ringMembers());
+  }
+
+  /**
+   * Writes placement's memory of changes in progress whenever it moved, in the same batch as the
+   * step that moved it: whatever this node sends under a view leaves only once the view would
+   * survive a crash, so a restart never takes it back to a view it had already left.
+   */
+  private persistPlacementMemory(): void {
+    if (this.placement.changes === this.persistedPlacementChanges) return;
+    this.persistedPlacementChanges = this.placement.changes;
+    this.overlay.put('meta', PLACEMENT_MEMORY_KEY, this.placement.memory());
   }
 
   private isHealthy(node: NodeId): boolean {
@@ -1080,6 +1107,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
 
   private end(): Ready<PeerMessage, KvReply, StorageWrite> {
     this.deliverLocalMail();
+    this.persistPlacementMemory();
     let writes = this.overlay.drain();
     if (this.bugs.has('drop-hints')) writes = writes.filter((w) => w.table !== 'hints');
     return { outbox: this.outbox, replies: this.replies, writes };

@@ -10,8 +10,9 @@
  * quorum of R > N − W taken from either ring, so a quorum read sees every acknowledged write even
  * while ownership moves (Cassandra's "pending ranges" follow the same arithmetic).
  *
- * The members of the read ring are persisted by the node, so a restarted node computes the same
- * replicas before it hears from anyone.
+ * The members of the read ring are persisted by the node, and so are the pending joins and leaves
+ * and the rings before recent changes (`memory`), so a restarted node computes the same replicas
+ * and consensus quorums before it hears from anyone.
  */
 import { murmur3x86_128 } from './hash.js';
 import type { Target } from './replication/quorum.js';
@@ -38,6 +39,16 @@ export interface PlacementConfig {
   deadMemberReplacementMs: number;
 }
 
+/**
+ * What a node keeps of placement beyond the ring members, so that a restart resumes the same view
+ * (see `Placement.memory`). Deadlines are on the node's clock.
+ */
+export interface PlacementMemory {
+  joining: NodeId[];
+  leaving: NodeId[];
+  previous: Array<{ members: NodeId[]; untilMs: number }>;
+}
+
 export interface WritePlan {
   targets: Target[];
   /** Healthy nodes beyond the targets, in ring order, to stand in for targets that fail. */
@@ -61,6 +72,8 @@ export class Placement {
    * them alone, and writes must keep meeting that someone's quorums.
    */
   everyoneAgrees = false;
+  /** Bumped whenever `memory()` would answer differently: the node persists it when this moves. */
+  changes = 0;
 
   constructor(
     private readonly config: PlacementConfig,
@@ -88,6 +101,36 @@ export class Placement {
 
   pendingLeaves(): NodeId[] {
     return [...this.leaving].sort();
+  }
+
+  /**
+   * The pending joins and leaves and the rings before recent changes: what a node must persist
+   * beside the ring members. Consensus across a change is safe only while every node either
+   * knows of the change or still uses the rings before it (see `consensusPlan`); a node that
+   * forgot, in a restart, a join it had seen would form quorums under the older view that the
+   * joiner's handoff no longer covers, and one that forgot its previous rings would drop the
+   * replicas that hold what was chosen under them.
+   */
+  memory(): PlacementMemory {
+    return {
+      joining: this.pendingJoins(),
+      leaving: this.pendingLeaves(),
+      previous: this.previous.map((p) => ({ members: [...p.ring.members], untilMs: p.untilMs })),
+    };
+  }
+
+  /**
+   * Takes back what `memory()` returned before a restart. The node's own pending join or leave is
+   * not restored: a restarted node decides its status afresh (a leave it was making is abandoned).
+   */
+  restore(memory: PlacementMemory, self: NodeId): void {
+    for (const id of memory.joining) if (id !== self && !this.members.has(id)) this.joining.add(id);
+    for (const id of memory.leaving) if (id !== self && this.members.has(id)) this.leaving.add(id);
+    this.previous = memory.previous.map((p) => ({
+      ring: Ring.fromMembers(p.members, this.config.vnodesPerNode),
+      untilMs: p.untilMs,
+    }));
+    this.invalidate();
   }
 
   inTransition(nowMs: number): boolean {
@@ -259,16 +302,22 @@ export class Placement {
   }
 
   private remember(nowMs: number): void {
-    if (this.members.size > 0)
+    if (this.members.size > 0) {
       this.previous.push({ ring: this.ring(), untilMs: nowMs + this.config.transitionGraceMs });
+      this.changes++;
+    }
   }
 
   private expire(nowMs: number): void {
-    if (this.previous.length > 0 && this.everyoneAgrees)
-      this.previous = this.previous.filter((p) => p.untilMs > nowMs);
+    if (this.previous.length === 0 || !this.everyoneAgrees) return;
+    const kept = this.previous.filter((p) => p.untilMs > nowMs);
+    if (kept.length === this.previous.length) return;
+    this.previous = kept;
+    this.changes++;
   }
 
   private invalidate(): void {
+    this.changes++;
     this.readRing = null;
     this.nextRing = null;
     this.versionCache = null;
