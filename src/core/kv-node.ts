@@ -355,6 +355,12 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   step(from: NodeId, msg: PeerMessage, nowMs: number): Ready<PeerMessage, KvReply, StorageWrite> {
     this.begin(nowMs);
     if (msg.type === 'swim') {
+      // A SWIM ack always answers a ping or ping-req this node sent to `from`: a round trip to the
+      // peer works right now. That is the evidence an open breaker waits for (it turns half-open
+      // and one probe decides). SWIM's `alive` events alone do not suffice: a peer this node
+      // never stopped seeing alive (its probes got through, or went round by ping-req) raises
+      // none, and its breaker would stay open for up to breakerOpenMsMax after the fault healed.
+      if (msg.swim.type === 'ack') this.rpc.peerSeenAlive(from, nowMs);
       this.absorbSwim(this.swim.step(from, msg.swim, nowMs));
     } else {
       this.receiveRpc(from, msg);

@@ -178,10 +178,17 @@ export class Placement {
       this.leaving.delete(m.id);
       return this.remove(m.id, nowMs);
     }
+    // A dead member is replaced after deadMemberReplacementMs, in case it comes back. One that was
+    // leaving is not waited for: it finished and its `left` was lost (it stopped soon after, so
+    // nobody may ever hear it; SWIM forgets the dead after deadMemberRetentionMs, which may come
+    // first, and the member would then stay on the ring for good), or it gave up its leave, and
+    // a restart decides its status afresh (`joining`, then normal again if still on the ring).
     if (
       m.state === 'dead' &&
       this.members.has(m.id) &&
-      nowMs - m.stateSinceMs >= this.config.deadMemberReplacementMs
+      (m.status === 'leaving' ||
+        this.leaving.has(m.id) ||
+        nowMs - m.stateSinceMs >= this.config.deadMemberReplacementMs)
     ) {
       this.leaving.delete(m.id);
       return this.remove(m.id, nowMs);
