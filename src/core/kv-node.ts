@@ -324,6 +324,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     // (it may have been replaced while it was down) before it says `normal` again.
     this.memberStatus = firstNode ? 'normal' : 'joining';
     this.membershipChecked = firstNode;
+    this.ringVouched = firstNode;
     this.meta = { ...init.meta, vnodes: this.config.vnodesPerNode, status: this.memberStatus };
     this.swim = new Swim(
       { random: this.random.fork() },
@@ -348,6 +349,20 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private persistedPlacementChanges: number;
   /** Whether a peer has told us if we are on the ring (first nodes need not ask). */
   private membershipChecked = false;
+  /**
+   * Whether this node's ring is known to be current, so that it may tell a restarted member that
+   * it is no longer on the ring. A restarted node's persisted ring may miss members that joined
+   * while it was down, and a member wrongly told "you are not on the ring" drops out and rejoins
+   * while everyone else keeps it on their rings: a join that never completes. Known current: the
+   * first node; a node whose membership a peer with a current ring confirmed; a node that had to
+   * trust its disk (nobody could confirm it: a cluster restarting together) once every live
+   * member advertises its ring version.
+   */
+  private ringVouched = false;
+  /** Peers that could not vouch for their ring, and when to ask them again. */
+  private readonly unsurePeers = new Map<NodeId, number>();
+  /** Whether a peer that could not vouch for its ring still had this node on it. */
+  private listedByUnconfirmed = false;
   private pendingJoin: NodeId[];
 
   // ---- ProtocolNode ----------------------------------------------------------------------
@@ -372,7 +387,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private receiveRpc(from: NodeId, msg: RpcMessage<ReplicaRequest, ReplicaResponse>): void {
     const out = this.rpc.receive(from, msg, this.nowMs, (_from, req) =>
       req.op === 'ring-view'
-        ? { op: 'ring-view', members: this.placement.ringMembers() }
+        ? { op: 'ring-view', members: this.placement.ringMembers(), unconfirmed: !this.ringVouched }
         : isKeyspaceRequest(req)
           ? answerKeyspace(this.overlay, req)
           : this.replica.handle(req),
@@ -711,6 +726,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     this.placement.everyoneAgrees =
       this.heardOfEveryMember &&
       this.swim.members().every((m) => m.id === this.id || m.state !== 'alive' || m.meta.ring === version);
+    // A node that trusted its disk knows its ring is current once every live member shares it.
+    if (this.membershipChecked && this.memberStatus === 'normal' && this.placement.everyoneAgrees) {
+      this.ringVouched = true;
+    }
   }
 
   /** Whether SWIM has heard of every ring member since this start (see `syncRingView`). */
@@ -811,13 +830,19 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   /** Is this node a ring member in a healthy peer's view? */
   private checkMembership(): void {
     if (this.membershipCheck) return;
-    const peers = this.placement.ringMembers().filter((id) => id !== this.id && this.isHealthy(id));
+    const peers = this.placement
+      .ringMembers()
+      .filter((id) => id !== this.id && this.isHealthy(id) && (this.unsurePeers.get(id) ?? 0) <= this.nowMs);
     if (peers.length === 0) {
-      // Nobody else to ask (a cluster restarting together): trust what is on disk.
-      if (this.restarted && this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs) {
+      // Nobody left to ask who can vouch for its ring (a cluster restarting together). If one
+      // that cannot still has us, and we have heard of every member, it agrees with our disk;
+      // otherwise trust the disk after the grace period (time for SWIM to find the others).
+      const agreed = this.listedByUnconfirmed && this.heardOfEveryMember;
+      if (agreed || (this.restarted && this.nowMs - this.statusSinceMs >= this.config.transitionGraceMs)) {
         this.restarted = false;
         this.membershipChecked = true;
         this.ready = true;
+        this.unsurePeers.clear();
         this.setStatus('normal');
       }
       return;
@@ -829,11 +854,32 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   }
 
   private onMembershipCheck(response: ReplicaResponse | null): void {
+    const asked = this.membershipCheck?.peer;
     this.membershipCheck = null;
+    // A peer that cannot vouch for its ring may miss members that joined while it was down: a
+    // restarted member does not take its absence from that ring as "replaced". It asks the
+    // others first, and this one again after a while (it may vouch by then).
+    if (response?.op === 'ring-view' && response.unconfirmed === true && asked !== undefined) {
+      const listed = response.members.includes(this.id);
+      if (this.restarted || listed) {
+        this.listedByUnconfirmed ||= listed;
+        this.unsurePeers.set(asked, this.nowMs + this.config.transitionGraceMs / 5);
+        return;
+      }
+    }
     if (response?.op !== 'ring-view') return; // ask again on a later tick
     this.restarted = false;
     this.membershipChecked = true;
     this.ready = true;
+    this.unsurePeers.clear();
+    if (response.unconfirmed !== true) {
+      this.ringVouched = true;
+      // Members that joined while we were down are on a current ring (they may be restarting
+      // themselves now, and ask us in turn).
+      for (const id of response.members) {
+        if (id !== this.id && this.placement.add(id, this.nowMs)) this.persistRing();
+      }
+    }
     // Members that left while we were down may be gone from gossip too: take the peer's word.
     for (const id of this.placement.ringMembers()) {
       const known = this.swim.member(id);

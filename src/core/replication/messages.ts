@@ -211,7 +211,12 @@ export type ReplicaResponse =
   /** The slices that differ and (some of) the responder's records in them. */
   | { op: 'ae-compare'; differing: number[]; records: KeyedRecord[] }
   | { op: 'ae-push' }
-  | { op: 'ring-view'; members: NodeId[] }
+  /**
+   * `unconfirmed`: the responder cannot vouch that its ring is current (it restarted and no peer
+   * with a current ring has confirmed it yet), so it may miss members that joined while it was
+   * down: a restarted member must not take its absence from it as "replaced" (see KvNode).
+   */
+  | { op: 'ring-view'; members: NodeId[]; unconfirmed?: boolean }
   /** Records from `fromId` up to `nextId` (exclusive; null: to the end of the segment). */
   | { op: 'scan-range'; records: KeyedRecord[]; nextId: number | null }
   /** One count per segment asked, in order. */
