@@ -319,10 +319,12 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       },
       { intervalMs: this.config.hintDeliveryIntervalMs, batchSize: this.config.hintBatchSize },
     );
-    // The first node of a cluster is the ring. Any other node starts as `joining`: a new one
-    // must copy its ranges first; a restarted one asks a peer whether it is still on the ring
-    // (it may have been replaced while it was down) before it says `normal` again.
-    this.memberStatus = firstNode ? 'normal' : 'joining';
+    // The first node of a cluster is the ring. A new node starts as `joining`: it must copy its
+    // ranges first. A restarted member starts as `rejoining`, which placement ignores: it asks a
+    // peer whether it is still on the ring (it may have been replaced while it was down) before
+    // it says `normal` again, or `joining` if it was replaced.
+    const wasMember = !firstNode && persisted.includes(init.id);
+    this.memberStatus = firstNode ? 'normal' : wasMember ? 'rejoining' : 'joining';
     this.membershipChecked = firstNode;
     this.ringVouched = firstNode;
     this.meta = { ...init.meta, vnodes: this.config.vnodesPerNode, status: this.memberStatus };
@@ -387,12 +389,24 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   private receiveRpc(from: NodeId, msg: RpcMessage<ReplicaRequest, ReplicaResponse>): void {
     const out = this.rpc.receive(from, msg, this.nowMs, (_from, req) =>
       req.op === 'ring-view'
-        ? { op: 'ring-view', members: this.placement.ringMembers(), unconfirmed: !this.ringVouched }
+        ? this.ringView(_from)
         : isKeyspaceRequest(req)
           ? answerKeyspace(this.overlay, req)
           : this.replica.handle(req),
     );
     this.absorbRpc(out);
+  }
+
+  /**
+   * Our ring, for a restarted member checking whether it is still on it. Unconfirmed while this
+   * node cannot vouch that its ring is current, or when the asker is one of its pending joins: the
+   * asker restarted as a member (a node not yet a member says `joining`, not `rejoining`, and
+   * does not take our answer as "replaced"), so its join completed and we have not heard yet.
+   */
+  private ringView(asker: NodeId): ReplicaResponse {
+    const members = this.placement.ringMembers();
+    const behind = !members.includes(asker) && this.placement.pendingJoins().includes(asker);
+    return { op: 'ring-view', members, unconfirmed: !this.ringVouched || behind };
   }
 
   tick(nowMs: number): Ready<PeerMessage, KvReply, StorageWrite> {
@@ -802,7 +816,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       this.nextPlacementReviewMs = this.nowMs + 1000;
       for (const m of this.swim.members()) if (m.state === 'dead') this.observeMember(m);
     }
-    if (this.memberStatus === 'joining' && !this.membershipChecked) {
+    if ((this.memberStatus === 'joining' || this.memberStatus === 'rejoining') && !this.membershipChecked) {
       // First ask whether we are a member already: a restart, or a join that completed but
       // whose record of it did not reach our disk before a crash.
       if (this.restarted || this.ready) this.checkMembership();

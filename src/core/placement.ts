@@ -19,7 +19,12 @@ import type { Target } from './replication/quorum.js';
 import { Ring } from './ring.js';
 import type { NodeId } from './types.js';
 
-export type MemberStatus = 'joining' | 'normal' | 'leaving';
+/**
+ * `rejoining`: a member that restarted and is checking with a peer whether it is still on the
+ * ring. Placement ignores it (it is on the ring or not, as before its restart); unlike `joining`,
+ * it says nothing about a join under way.
+ */
+export type MemberStatus = 'joining' | 'rejoining' | 'normal' | 'leaving';
 
 /** What placement needs to know about a member: SWIM's state and the status it advertises. */
 export interface MemberView {
@@ -194,6 +199,8 @@ export class Placement {
       return this.remove(m.id, nowMs);
     }
     switch (m.status) {
+      case 'rejoining':
+        return false;
       case 'joining':
         if (!this.members.has(m.id) && !this.joining.has(m.id) && m.state !== 'dead') {
           this.joining.add(m.id);
