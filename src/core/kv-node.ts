@@ -721,7 +721,9 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     ) {
       this.persistRing();
     }
-    if (!this.placement.isEmpty() && !this.restarted) this.ready = true;
+    // Gossip brings members one by one: a ring of the first few would put every key on them. A
+    // node serves once a peer has told it the ring (onMembershipCheck).
+    if (!this.placement.isEmpty() && this.membershipChecked) this.ready = true;
   }
 
   /** Advertises this node's ring view whenever it changes, and notes whether everyone shares it. */
@@ -819,7 +821,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if ((this.memberStatus === 'joining' || this.memberStatus === 'rejoining') && !this.membershipChecked) {
       // First ask whether we are a member already: a restart, or a join that completed but
       // whose record of it did not reach our disk before a crash.
-      if (this.restarted || this.ready) this.checkMembership();
+      if (this.restarted || !this.placement.isEmpty()) this.checkMembership();
       return;
     }
     if (this.memberStatus === 'joining' && this.ready) {
@@ -882,14 +884,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       }
     }
     if (response?.op !== 'ring-view') return; // ask again on a later tick
+    const wasMember = this.restarted;
     this.restarted = false;
     this.membershipChecked = true;
     this.ready = true;
     this.unsurePeers.clear();
-    if (response.unconfirmed !== true) {
-      this.ringVouched = true;
+    if (response.unconfirmed !== true) this.ringVouched = true;
+    if (response.unconfirmed !== true || !wasMember) {
       // Members that joined while we were down are on a current ring (they may be restarting
-      // themselves now, and ask us in turn).
+      // themselves now, and ask us in turn); a new node knew only what gossip had brought so far.
       for (const id of response.members) {
         if (id !== this.id && this.placement.add(id, this.nowMs)) this.persistRing();
       }
