@@ -38,14 +38,16 @@ const dec = new TextDecoder();
  * anti-entropy answers), `pushed` those it sent to others unasked (it found them missing there).
  * What a node received is what it pulled plus what others pushed to it.
  */
-function flows(views: NodeView[]): Record<string, { pulled: number; pushed: number }> {
-  const out: Record<string, { pulled: number; pushed: number }> = {};
+function flows(views: NodeView[]): Record<string, { pulled: number; pushed: number; handedOff: number }> {
+  const out: Record<string, { pulled: number; pushed: number; handedOff: number }> = {};
   for (const v of views) {
     const c = v.status?.core?.counters;
     if (c) {
       out[v.node.id] = {
         pulled: c.handoffRecordsReceived + c.antiEntropyRecordsReceived,
         pushed: c.handoffRecordsSent + c.antiEntropyRecordsSent,
+        /** Received by the node's own range copying (a join or a rejoin), not by repair. */
+        handedOff: c.handoffRecordsReceived,
       };
     }
   }
@@ -215,11 +217,18 @@ describe('a local cluster of real node processes', { timeout: 120_000 }, () => {
     // which it has just pulled from that very node: an echo of what the node holds already, never
     // more than n4 pulled (measured and documented in docs/CLUSTER.md; the core could skip it).
     // What old nodes push goes to n4 in anti-entropy rounds, or to each other for late keys.
+    //
+    // A node starved of CPU (CI runs two test files at once) can miss some of the writes made
+    // during the move: their coordinators stop at W acknowledgements, and anti-entropy repairs
+    // them afterwards. Repair of keys written during the move is allowed; copying ranges is not,
+    // and neither is repairing more than was written.
     const slack = written.length * 0.05 + 5;
     for (const id of old) {
+      const copied = after[id].handedOff - before[id].handedOff;
+      assert.ok(copied <= slack, `${id}'s ranges did not grow, yet it copied ${copied} records of ranges`);
       assert.ok(
-        pulledByOld[id] <= slack,
-        `${id}'s ranges did not grow, yet it pulled ${pulledByOld[id]} records`,
+        pulledByOld[id] <= written.length + 5,
+        `${id} pulled ${pulledByOld[id]} records, more than the ${written.length} written during the move`,
       );
     }
     assert.ok(
