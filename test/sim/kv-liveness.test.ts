@@ -6,37 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { defaultKvConfig, type KvConfig, type KvNode } from '../../src/core/kv-node.js';
+import { defaultKvConfig, type KvNode } from '../../src/core/kv-node.js';
 import { detectionBoundMs, localConfig } from '../../src/core/membership/config.js';
-import type { KvReply, KvRequest } from '../../src/core/replication/messages.js';
-import { KvCluster } from '../../src/sim/kv-cluster.js';
+import type { KvRequest } from '../../src/core/replication/messages.js';
+import { boot, call, FAST_KV_CONFIG } from './helpers.js';
 
 const enc = new TextEncoder();
-
-const fast: Partial<KvConfig> = {
-  transitionGraceMs: 500,
-  antiEntropyIntervalMs: 50,
-  hintDeliveryIntervalMs: 100,
-  swim: { pushPullIntervalMs: 1000 },
-  rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
-};
-
-function boot(nodes: number, config: Partial<KvConfig> = {}, seed = 1): KvCluster {
-  const cluster = new KvCluster({ seed, nodes, config: { ...fast, ...config } });
-  assert.ok(cluster.boot(60_000), 'the cluster forms');
-  cluster.sim.runFor(2000); // the joins' transition periods end
-  return cluster;
-}
-
-function call(cluster: KvCluster, node: string, req: KvRequest): KvReply {
-  let reply: KvReply | null | undefined;
-  cluster.send(node, req, 5000, (r) => {
-    reply = r;
-  });
-  cluster.sim.runUntil(() => reply !== undefined, 10_000, 1);
-  assert.ok(reply, `no reply to ${req.op} at ${node}`);
-  return reply;
-}
 
 const set = (key: string, value: string, consistency: KvRequest['consistency']): KvRequest => ({
   op: 'set',
@@ -52,7 +27,7 @@ describe('liveness after heal', () => {
     // Open breakers stay open a minute unless something says the peer is back.
     const openMs = 60_000;
     const cluster = boot(3, {
-      rpc: { ...fast.rpc, breakerOpenMs: openMs, breakerOpenMsMax: openMs },
+      rpc: { ...FAST_KV_CONFIG.rpc, breakerOpenMs: openMs, breakerOpenMsMax: openMs },
     });
     const { sim } = cluster;
     const n1 = cluster.node('n1');
@@ -98,7 +73,7 @@ describe('liveness after heal', () => {
     // It stops before its `left` reaches anyone: a crash mid-handoff, or a finished leave whose
     // announcement was lost (the campaign's seed 130). Either way it is not coming back as a member.
     sim.crash('n4');
-    const boundMs = detectionBoundMs({ ...localConfig, ...fast.swim }, 4) + 1000;
+    const boundMs = detectionBoundMs({ ...localConfig, ...FAST_KV_CONFIG.swim }, 4) + 1000;
     assert.ok(boundMs < defaultKvConfig.deadMemberReplacementMs, 'the bound is the point of the rule');
     const gone = sim.runUntil(
       () =>

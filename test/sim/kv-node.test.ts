@@ -4,40 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { KvConfig } from '../../src/core/kv-node.js';
 import type { KvReply, KvRequest } from '../../src/core/replication/messages.js';
-import { KvCluster, nodeName } from '../../src/sim/kv-cluster.js';
+import { nodeName } from '../../src/sim/kv-cluster.js';
 import type { SimKvStorage } from '../../src/sim/kv-storage.js';
+import { boot, call } from './helpers.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-const fast: Partial<KvConfig> = {
-  transitionGraceMs: 500,
-  antiEntropyIntervalMs: 50,
-  hintDeliveryIntervalMs: 100,
-  swim: { pushPullIntervalMs: 1000 },
-  rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
-};
-
-function boot(nodes: number, config: Partial<KvConfig> = {}, seed = 1): KvCluster {
-  const cluster = new KvCluster({ seed, nodes, config: { ...fast, ...config } });
-  assert.ok(cluster.boot(60_000), 'the cluster forms');
-  // Let the joins' transition periods end, so writes go to the N natural replicas only.
-  cluster.sim.runFor(2000);
-  return cluster;
-}
-
-/** Sends a request and runs the simulation until it is answered. */
-function call(cluster: KvCluster, node: string, req: KvRequest): KvReply {
-  let reply: KvReply | null | undefined;
-  cluster.send(node, req, 5000, (r) => {
-    reply = r;
-  });
-  cluster.sim.runUntil(() => reply !== undefined, 10_000, 1);
-  assert.ok(reply, `no reply to ${req.op} at ${node}`);
-  return reply;
-}
 
 const set = (key: string, value: string, consistency: KvRequest['consistency'] = 'quorum'): KvRequest => ({
   op: 'set',

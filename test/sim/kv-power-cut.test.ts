@@ -6,19 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KvConfig } from '../../src/core/kv-node.js';
 import { KvCluster } from '../../src/sim/kv-cluster.js';
-
-const fast: Partial<KvConfig> = {
-  transitionGraceMs: 500,
-  antiEntropyIntervalMs: 50,
-  hintDeliveryIntervalMs: 100,
-  swim: { pushPullIntervalMs: 1000 },
-  rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
-};
+import { FAST_KV_CONFIG } from './helpers.js';
 
 test('after a power cut, a member is not told it is no member by a node whose ring is stale, and every node is normal again', () => {
-  const cluster = new KvCluster({ seed: 3, nodes: 5, config: fast });
+  const cluster = new KvCluster({ seed: 3, nodes: 5, config: FAST_KV_CONFIG });
   assert.ok(cluster.boot(60_000), 'the cluster forms');
   const { sim } = cluster;
   sim.runFor(2000);

@@ -5,20 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KvConfig } from '../../src/core/kv-node.js';
 import { FAULT_KINDS, runKv } from '../../src/sim/kv-campaign.js';
 import { KvCluster } from '../../src/sim/kv-cluster.js';
-
-const fast: Partial<KvConfig> = {
-  transitionGraceMs: 500,
-  antiEntropyIntervalMs: 50,
-  hintDeliveryIntervalMs: 100,
-  swim: { pushPullIntervalMs: 1000 },
-  rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
-};
+import { FAST_KV_CONFIG } from './helpers.js';
 
 test('members that restart while a join is in progress still count the joiner, before they hear from it', () => {
-  const cluster = new KvCluster({ seed: 7, nodes: 5, config: fast });
+  const cluster = new KvCluster({ seed: 7, nodes: 5, config: FAST_KV_CONFIG });
   assert.ok(cluster.boot(60_000), 'the cluster forms');
   cluster.sim.runFor(2000);
   const old = [...cluster.ids];

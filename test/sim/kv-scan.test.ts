@@ -6,19 +6,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { BugName, KvConfig } from '../../src/core/kv-node.js';
-import type { Consistency, KvReply, KvRequest } from '../../src/core/replication/messages.js';
-import { KvCluster, nodeName, SIM_EPOCH_MS } from '../../src/sim/kv-cluster.js';
+import type { Consistency, KvRequest } from '../../src/core/replication/messages.js';
+import { type KvCluster, nodeName, SIM_EPOCH_MS } from '../../src/sim/kv-cluster.js';
+import { boot, call } from './helpers.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-const fast: Partial<KvConfig> = {
-  transitionGraceMs: 500,
-  antiEntropyIntervalMs: 50,
-  hintDeliveryIntervalMs: 100,
-  swim: { pushPullIntervalMs: 1000 },
-  rpc: { requestTimeoutMs: 25, maxAttempts: 4, backoffBaseMs: 5, backoffMaxMs: 50 },
-};
 
 /**
  * No repair behind the test's back, so a replica that missed a write keeps missing it: no
@@ -27,23 +20,6 @@ const fast: Partial<KvConfig> = {
  */
 const noRepair: Partial<KvConfig> = { antiEntropyIntervalMs: 1e9, hintDeliveryIntervalMs: 1e9 };
 const dropHints: BugName[] = ['drop-hints'];
-
-function boot(nodes: number, config: Partial<KvConfig> = {}, seed = 1, bugs: BugName[] = []): KvCluster {
-  const cluster = new KvCluster({ seed, nodes, config: { ...fast, ...config }, bugs });
-  assert.ok(cluster.boot(60_000), 'the cluster forms');
-  cluster.sim.runFor(2000); // the joins' transition periods end
-  return cluster;
-}
-
-function call(cluster: KvCluster, node: string, req: KvRequest): KvReply {
-  let reply: KvReply | null | undefined;
-  cluster.send(node, req, 5000, (r) => {
-    reply = r;
-  });
-  cluster.sim.runUntil(() => reply !== undefined, 10_000, 1);
-  assert.ok(reply, `no reply to ${req.op} at ${node}`);
-  return reply;
-}
 
 const set = (key: string, consistency: Consistency = 'quorum'): KvRequest => ({
   op: 'set',
