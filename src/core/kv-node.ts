@@ -47,6 +47,20 @@ import type { StorageReader, StorageWrite } from './storage.js';
 import type { ClientRequest, Envelope, NodeId, ProtocolNode, Random, Ready, Reply } from './types.js';
 
 /** Everything a node says to another node. */
+/** A node's counters (KvNode.counters), all zero: a fresh node's, and fixtures' in tests. */
+export function zeroKvCounters() {
+  return {
+    antiEntropyRounds: 0,
+    antiEntropyRecordsReceived: 0,
+    antiEntropyRecordsSent: 0,
+    hintsDelivered: 0,
+    handoffRecordsReceived: 0,
+    handoffRecordsSent: 0,
+    orphansHandedOff: 0,
+    tombstonesCollected: 0,
+  };
+}
+
 /** Bound on self-delivered messages per call into the node (each op sends itself a few). */
 const MAX_LOCAL_DELIVERIES = 1_000_000;
 
@@ -248,16 +262,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   /** Client requests started, for the load an operator sees (`status().requestsPerSecond`). */
   private readonly requestRate = new RateMeter(10);
   /** Counters for metrics and tests. */
-  readonly counters = {
-    antiEntropyRounds: 0,
-    antiEntropyRecordsReceived: 0,
-    antiEntropyRecordsSent: 0,
-    hintsDelivered: 0,
-    handoffRecordsReceived: 0,
-    handoffRecordsSent: 0,
-    orphansHandedOff: 0,
-    tombstonesCollected: 0,
-  };
+  readonly counters = zeroKvCounters();
 
   // Outputs gathered during one step.
   private outbox: Envelope<PeerMessage>[] = [];

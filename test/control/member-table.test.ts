@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { memberRows, renderMemberTable } from '../../src/control/ring-health.js';
+import { zeroKvCounters } from '../../src/core/kv-node.js';
 import { Ring } from '../../src/core/ring.js';
 import type { NodeHostStatus } from '../../src/runtime/node-host.js';
 import { restingStatus } from '../frontends/http/helpers.js';
@@ -29,16 +30,7 @@ function statusOf(id: string, core: Partial<CoreStatus>): NodeHostStatus {
       requestsPerSecond: 0,
       storedRecords: 0,
       breakers: {},
-      counters: {
-        antiEntropyRounds: 0,
-        antiEntropyRecordsReceived: 0,
-        antiEntropyRecordsSent: 0,
-        hintsDelivered: 0,
-        handoffRecordsReceived: 0,
-        handoffRecordsSent: 0,
-        orphansHandedOff: 0,
-        tombstonesCollected: 0,
-      },
+      counters: zeroKvCounters(),
       ...core,
     },
   });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ringVerdict } from '../../src/control/ring-health.js';
+import { zeroKvCounters } from '../../src/core/kv-node.js';
 import type { NodeHostStatus } from '../../src/runtime/node-host.js';
 
 type Core = NonNullable<NodeHostStatus['core']>;
@@ -30,15 +31,7 @@ function statusOf(
     handoff: null,
     vnodesPerNode: 16,
     inflightRequests: 0,
-    counters: {
-      antiEntropyRounds: 0,
-      antiEntropyRecordsReceived: 0,
-      antiEntropyRecordsSent: 0,
-      hintsDelivered: 0,
-      handoffRecordsReceived: 0,
-      handoffRecordsSent: 0,
-      orphansHandedOff: 0,
-    },
+    counters: zeroKvCounters(),
     ...change.core,
   } as Core;
   return {

@@ -1,6 +1,7 @@
 /** `arpeggio_breaker_state`: the core's circuit breaker toward each peer, read from status() at scrape time. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { zeroKvCounters } from '../../src/core/kv-node.js';
 import { NodeMetrics } from '../../src/runtime/metrics.js';
 import type { NodeHostStatus } from '../../src/runtime/node-host.js';
 import { restingStatus } from '../frontends/http/helpers.js';
@@ -19,16 +20,7 @@ test('one gauge per peer the node has called: 0 closed, 1 half-open, 2 open', as
     requestsPerSecond: 0,
     storedRecords: 0,
     breakers: { b: 'closed', c: 'half-open', d: 'open' },
-    counters: {
-      antiEntropyRounds: 0,
-      antiEntropyRecordsReceived: 0,
-      antiEntropyRecordsSent: 0,
-      hintsDelivered: 0,
-      handoffRecordsReceived: 0,
-      handoffRecordsSent: 0,
-      orphansHandedOff: 0,
-      tombstonesCollected: 0,
-    },
+    counters: zeroKvCounters(),
   };
   let status = restingStatus({ core });
   const metrics = new NodeMetrics(() => status, { processMetrics: false });
