@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { isTransportError } from '../../../src/adapters/transport/errors.js';
 import type { RejectionInfo, TcpTlsOptions } from '../../../src/adapters/transport/tcp.js';
 import { Cluster, nextEvent } from './helpers.js';
@@ -65,17 +65,21 @@ function makePki(dir: string, name: string): TcpTlsOptions {
   return { cert: read(`${name}-node.crt`), key: read(`${name}-node.key`), ca: read(`${name}-ca.crt`) };
 }
 
-test('mutual TLS: cluster members talk; a certificate from another CA is refused', {
-  timeout: 30_000,
-}, async (t) => {
+/** A temp directory with the cluster CA and a certificate, and a Cluster; both gone after `t`. */
+function setUp(t: TestContext): { dir: string; pki: TcpTlsOptions; cluster: Cluster } {
   assert.ok(haveOpenssl, 'the openssl CLI makes the test certificates: apt-get install openssl');
   const dir = mkdtempSync(join(tmpdir(), 'arpeggio-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const pki = makePki(dir, 'cluster');
-  const rogue = makePki(dir, 'rogue');
-
   const cluster = new Cluster();
   t.after(() => cluster.closeAll());
+  return { dir, pki: makePki(dir, 'cluster'), cluster };
+}
+
+test('mutual TLS: cluster members talk; a certificate from another CA is refused', {
+  timeout: 30_000,
+}, async (t) => {
+  const { dir, pki, cluster } = setUp(t);
+  const rogue = makePki(dir, 'rogue');
   const a = await cluster.start('a', { tls: pki });
   const b = await cluster.start('b', { tls: pki });
   const got: unknown[] = [];
@@ -107,12 +111,7 @@ test('mutual TLS: cluster members talk; a certificate from another CA is refused
 test('a TLS handshake that stalls is cut at handshakeTimeoutMs, and stalled handshakes are bounded', {
   timeout: 30_000,
 }, async (t) => {
-  assert.ok(haveOpenssl, 'the openssl CLI makes the test certificates: apt-get install openssl');
-  const dir = mkdtempSync(join(tmpdir(), 'arpeggio-tls-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const pki = makePki(dir, 'cluster');
-  const cluster = new Cluster();
-  t.after(() => cluster.closeAll());
+  const { pki, cluster } = setUp(t);
   const a = await cluster.start('a', { tls: pki, handshakeTimeoutMs: 300, maxPendingHandshakes: 2 });
   const [host, port] = [a.address()!.split(':')[0], Number(a.address()!.split(':')[1])];
 
