@@ -4,8 +4,9 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { canBind } from '../ports.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,14 +30,6 @@ export function which(program: string): Promise<string | null> {
   );
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 /**
  * A loopback port that is free now, and whose `port + alsoFree` offsets are too (Redis Cluster's
  * bus listens on port + 10000). Picked from 20000 … 29999 so every offset stays below 65536.
@@ -45,9 +38,9 @@ export async function freePort(alsoFree: readonly number[] = []): Promise<number
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 10000);
     if (taken.has(port)) continue;
-    if (!(await portFree(port))) continue;
+    if (!(await canBind(port))) continue;
     let ok = true;
-    for (const off of alsoFree) if (!(await portFree(port + off))) ok = false;
+    for (const off of alsoFree) if (!(await canBind(port + off))) ok = false;
     if (!ok) continue;
     taken.add(port);
     for (const off of alsoFree) taken.add(port + off);

@@ -149,8 +149,17 @@ export class BenchRun {
     return { ports, pids };
   }
 
-  private async redis(name: string, extra: readonly string[]): Promise<{ port: number; pid: number }> {
-    const port = await freePort();
+  /**
+   * One redis-server on a free port in its own directory, without snapshots; `extra` flags after
+   * those. `portOffsets`: ports that must be free too, relative to the one chosen (a cluster
+   * member's bus port, +10000).
+   */
+  private async redis(
+    name: string,
+    extra: readonly string[],
+    portOffsets: readonly number[] = [],
+  ): Promise<{ port: number; pid: number; dir: string }> {
+    const port = await freePort(portOffsets);
     const dir = join(this.options.workDir, name);
     mkdirSync(dir, { recursive: true });
     const pid = this.processes.start(
@@ -172,48 +181,33 @@ export class BenchRun {
       this.options.workDir,
     );
     await waitForPort(port);
-    return { port, pid };
+    return { port, pid, dir };
   }
 
   private async redisCluster(): Promise<{ ports: number[]; pids: number[] }> {
     const ports: number[] = [];
     const pids: number[] = [];
     for (let i = 1; i <= 6; i++) {
-      const port = await freePort([10000]);
-      const dir = join(this.options.workDir, `redis-cluster-${i}`);
-      mkdirSync(dir, { recursive: true });
-      pids.push(
-        this.processes.start(
-          `redis-cluster-${i}`,
-          'redis-server',
-          [
-            '--port',
-            String(port),
-            '--bind',
-            '127.0.0.1',
-            '--dir',
-            dir,
-            '--daemonize',
-            'no',
-            '--save',
-            '',
-            '--appendonly',
-            'yes',
-            '--appendfsync',
-            'everysec',
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, 'nodes.conf'),
-            '--cluster-node-timeout',
-            '5000',
-          ],
-          this.options.workDir,
-        ),
+      const name = `redis-cluster-${i}`;
+      const member = await this.redis(
+        name,
+        [
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'everysec',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(this.options.workDir, name, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '5000',
+        ],
+        [10000],
       );
-      ports.push(port);
+      ports.push(member.port);
+      pids.push(member.pid);
     }
-    for (const p of ports) await waitForPort(p);
     await run('redis-cli', [
       '--cluster',
       'create',
