@@ -9,7 +9,10 @@ export type Scenario = (typeof SCENARIOS)[number];
 /** One measured line: a system doing one operation at one pipeline depth. */
 export interface BenchRow {
   scenario: Scenario;
-  /** `arpeggio`, `redis-always`, `redis-everysec`, `redis-cluster`, `etcd`. */
+  /**
+   * `arpeggio`, `redis-always`, `redis-everysec`, `redis-cluster`, `etcd`, and the reference
+   * servers `node-floor` and `node-aof` (floor-server.ts: one Node.js process, no Arpeggio).
+   */
   system: string;
   /** `set`, `get`, `incr`; micro rows name what they time (`rpc-round-trip`, …). */
   op: string;
@@ -281,6 +284,8 @@ const COLORS: Record<string, string> = {
   'redis-everysec': '#f08a5d',
   'redis-cluster': '#b83280',
   etcd: '#3aa757',
+  'node-floor': '#6a4fb3',
+  'node-aof': '#a78bdb',
 };
 
 const escapeXml = (s: string): string =>

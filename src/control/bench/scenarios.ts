@@ -6,6 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { LocalCluster } from '../local-cluster.js';
 import { closedLoop } from './load.js';
@@ -46,6 +47,9 @@ interface RedisLoad {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The compiled reference server (floor-server.ts), next to this file in dist/. */
+const FLOOR_SERVER = fileURLToPath(new URL('./floor-server.js', import.meta.url));
 
 export class BenchRun {
   private readonly processes = new ProcessSet();
@@ -182,6 +186,25 @@ export class BenchRun {
     );
     await waitForPort(port);
     return { port, pid, dir };
+  }
+
+  /**
+   * The reference server (floor-server.ts) as its own Node.js process on a free port: the most one
+   * Node process does here with an in-memory Map (`aof` false) or with every SET in an
+   * fdatasync'd append-only log before its reply (`aof` true, like Redis `appendfsync always`).
+   */
+  private async nodeFloor(name: string, aof: boolean): Promise<{ port: number; pid: number }> {
+    const port = await freePort();
+    const dir = join(this.options.workDir, name);
+    mkdirSync(dir, { recursive: true });
+    const pid = this.processes.start(
+      name,
+      process.execPath,
+      [FLOOR_SERVER, '--port', String(port), ...(aof ? ['--aof', join(dir, 'appendonly.aof')] : [])],
+      this.options.workDir,
+    );
+    await waitForPort(port);
+    return { port, pid };
   }
 
   private async redisCluster(): Promise<{ ports: number[]; pids: number[] }> {
@@ -410,6 +433,15 @@ export class BenchRun {
       const r = await this.redis(system, ['--appendonly', 'yes', '--appendfsync', fsync]);
       await this.setGet({ scenario: 'single-durable', system, nodes: 1 }, pipelines, r.port, [r.pid]);
       await this.processes.stop([r.pid]);
+    }
+    // The ceiling of one Node.js process on this machine, without and with a durable log.
+    for (const [system, aof] of [
+      ['node-floor', false],
+      ['node-aof', true],
+    ] as const) {
+      const f = await this.nodeFloor(system, aof);
+      await this.setGet({ scenario: 'single-durable', system, nodes: 1 }, pipelines, f.port, [f.pid]);
+      await this.processes.stop([f.pid]);
     }
   }
 
