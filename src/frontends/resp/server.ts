@@ -244,9 +244,7 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
     let connection: RespConnection;
     const sink: ConnectionSink = {
       write(parts) {
-        socket.cork();
-        for (const part of parts) socket.write(part);
-        socket.uncork();
+        writeParts(socket, parts);
         client.lastActivityMs = now();
         if (!client.outputBlocked && socket.writableLength > maxOutputBufferBytes) {
           client.outputBlocked = true;
@@ -431,4 +429,27 @@ export function createRespServer(api: RespApi, options: RespServerOptions = {}):
       };
     },
   };
+}
+
+/**
+ * Replies up to this size are copied into one buffer and written with one `socket.write`: a
+ * stream write costs more than copying a few KiB, and a pipeline's replies are dozens of small
+ * parts (`$100\r\n`, the value, `\r\n`, …). Larger ones go out as they are, in one writev.
+ */
+const COALESCE_BYTES = 64 * 1024;
+
+function writeParts(socket: net.Socket, parts: readonly Uint8Array[]): void {
+  if (parts.length === 1) {
+    socket.write(parts[0]);
+    return;
+  }
+  let total = 0;
+  for (const part of parts) total += part.length;
+  if (total <= COALESCE_BYTES) {
+    socket.write(Buffer.concat(parts, total));
+    return;
+  }
+  socket.cork();
+  for (const part of parts) socket.write(part);
+  socket.uncork();
 }
