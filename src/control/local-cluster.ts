@@ -166,6 +166,11 @@ export interface UpOptions extends LocalClusterOptions {
   vnodes?: number;
   /** Core knobs over LOCAL_KV_CONFIG, written into node.json of a new cluster. */
   kv?: Partial<KvConfig>;
+  /**
+   * The nodes' --durability for a new cluster (written into node.json): `flush` (default) or
+   * `relaxed` (acknowledged once committed, synced within a second; see docs/STORAGE.md).
+   */
+  durability?: 'flush' | 'relaxed';
 }
 
 export interface UpResult {
@@ -318,7 +323,7 @@ export class LocalCluster {
     };
     for (let i = 1; i <= count; i++) file.nodes.push(newNode(file, i));
     const cluster = new LocalCluster(options, file);
-    writeNodeConfig(dir, file, { ...LOCAL_KV_CONFIG, ...options.kv });
+    writeNodeConfig(dir, file, { ...LOCAL_KV_CONFIG, ...options.kv }, options.durability);
     const [firstNode, ...others] = file.nodes;
     try {
       await cluster.launch(firstNode, []);
@@ -840,12 +845,18 @@ function clusterFromDataDirs(dir: string, options: UpOptions): ClusterFile | nul
  * The secret is made here, random per cluster, so that other users of the machine cannot join
  * (the file is readable by its owner only).
  */
-function writeNodeConfig(dir: string, file: ClusterFile, kv: Partial<KvConfig>): void {
+function writeNodeConfig(
+  dir: string,
+  file: ClusterFile,
+  kv: Partial<KvConfig>,
+  durability?: 'flush' | 'relaxed',
+): void {
   const config = {
     replicas: file.replicas,
     vnodes: file.vnodes,
     secret: randomBytes(32).toString('hex'),
     'leave-timeout-ms': LOCAL_LEAVE_TIMEOUT_MS,
+    ...(durability === undefined ? {} : { durability }),
     kv,
   };
   writeAtomically(join(dir, NODE_CONFIG_FILE), `${JSON.stringify(config, null, 2)}\n`, 0o600);

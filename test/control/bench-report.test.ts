@@ -121,12 +121,28 @@ describe('ratios Arpeggio / peer', () => {
       scenario: 'single-durable',
       op: 'set',
       pipeline: 1,
+      system: 'arpeggio',
       peer: 'redis-always',
       throughput: 0.7,
       p99: 2,
     });
     assert.equal(ratios[1].throughput, 0.35);
     assert.equal(ratios[1].p99, null, 'no p99 ratio when the peer has no p99');
+  });
+
+  test('Arpeggio variants (arpeggio-relaxed) are compared with the peers, never with each other', () => {
+    const ratios = computeRatios([
+      row({ opsPerSec: 700 }),
+      row({ system: 'arpeggio-relaxed', opsPerSec: 900 }),
+      row({ system: 'redis-everysec', opsPerSec: 1800 }),
+    ]);
+    assert.deepEqual(
+      ratios.map((r) => [r.system, r.peer, r.throughput]),
+      [
+        ['arpeggio', 'redis-everysec', 700 / 1800],
+        ['arpeggio-relaxed', 'redis-everysec', 0.5],
+      ],
+    );
   });
 
   test('node counts may differ within a scenario (3 Arpeggio nodes vs Redis Cluster 3 + 3)', () => {

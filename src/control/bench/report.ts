@@ -39,6 +39,8 @@ export interface Ratio {
   scenario: Scenario;
   op: string;
   pipeline: number;
+  /** The Arpeggio row's system: `arpeggio` or a variant (`arpeggio-relaxed`). */
+  system: string;
   peer: string;
   /** Arpeggio ops/s ÷ peer ops/s: above 1, Arpeggio is faster. */
   throughput: number;
@@ -161,6 +163,11 @@ export function foldRuns(runs: readonly BenchRow[]): BenchRow {
   };
 }
 
+/** Arpeggio's rows: `arpeggio` (durability flush) and variants such as `arpeggio-relaxed`. */
+export function isArpeggio(system: string): boolean {
+  return system === 'arpeggio' || system.startsWith('arpeggio-');
+}
+
 /**
  * Every Arpeggio row against every peer row of the same scenario, operation and pipeline depth.
  * Node counts may differ (Redis Cluster runs 6 processes for Arpeggio's 3): the scenario defines
@@ -169,15 +176,16 @@ export function foldRuns(runs: readonly BenchRow[]): BenchRow {
 export function computeRatios(rows: readonly BenchRow[]): Ratio[] {
   const ratios: Ratio[] = [];
   for (const a of rows) {
-    if (a.system !== 'arpeggio') continue;
+    if (!isArpeggio(a.system)) continue;
     for (const p of rows) {
-      if (p.system === 'arpeggio' || p.scenario !== a.scenario || p.op !== a.op || p.pipeline !== a.pipeline)
+      if (isArpeggio(p.system) || p.scenario !== a.scenario || p.op !== a.op || p.pipeline !== a.pipeline)
         continue;
       if (p.opsPerSec <= 0) continue;
       ratios.push({
         scenario: a.scenario,
         op: a.op,
         pipeline: a.pipeline,
+        system: a.system,
         peer: p.system,
         throughput: a.opsPerSec / p.opsPerSec,
         p99: a.p99Ms !== null && p.p99Ms !== null && p.p99Ms > 0 ? a.p99Ms / p.p99Ms : null,
@@ -221,10 +229,18 @@ function rowCells(r: BenchRow): string[] {
 }
 
 function ratioCells(q: Ratio): string[] {
-  return [q.scenario, q.op, String(q.pipeline), q.peer, `${q.throughput.toFixed(2)}×`, fmt(q.p99, 2)];
+  return [
+    q.scenario,
+    q.op,
+    String(q.pipeline),
+    q.system,
+    q.peer,
+    `${q.throughput.toFixed(2)}×`,
+    fmt(q.p99, 2),
+  ];
 }
 
-const RATIO_HEADER = ['scenario', 'op', 'P', 'arpeggio vs', 'throughput', 'p99 ratio'] as const;
+const RATIO_HEADER = ['scenario', 'op', 'P', 'arpeggio', 'vs', 'throughput', 'p99 ratio'] as const;
 
 function textTable(header: readonly string[], rows: string[][], rightFrom: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -280,6 +296,7 @@ export function formatMarkdown(report: BenchReport): string {
 
 const COLORS: Record<string, string> = {
   arpeggio: '#2f6fdf',
+  'arpeggio-relaxed': '#7fa8ef',
   'redis-always': '#d9453b',
   'redis-everysec': '#f08a5d',
   'redis-cluster': '#b83280',
