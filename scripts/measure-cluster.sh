@@ -6,11 +6,12 @@
 #   node scripts/cpu-profile-summary.mjs DIR/n1
 #
 # Usage: scripts/measure-cluster.sh [--nodes N] [--requests R] [--pipeline P] [--tests set,get]
-#                                   [--durability flush|relaxed] [--cpu-prof] [--dir DIR]
+#                                   [--durability flush|relaxed] [--keyspace K] [--cpu-prof] [--dir DIR]
+# --keyspace 0: redis-benchmark without -r, so every request hits one key (a hot key).
 # Example: scripts/measure-cluster.sh --nodes 3 --requests 30000 --tests set,get
 # Needs: a build (npm run build), redis-benchmark and redis-cli (apt-get install redis-tools).
 set -euo pipefail
-NODES=3 REQUESTS=30000 PIPELINE=1 TESTS=set,get PROF=0 DIR="" DURABILITY=flush
+NODES=3 REQUESTS=30000 PIPELINE=1 TESTS=set,get PROF=0 DIR="" DURABILITY=flush KEYSPACE=100000
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES=$2; shift 2 ;;
@@ -19,6 +20,7 @@ while [ $# -gt 0 ]; do
     --tests) TESTS=$2; shift 2 ;;
     --cpu-prof) PROF=1; shift ;;
     --durability) DURABILITY=$2; shift 2 ;;
+    --keyspace) KEYSPACE=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "measure-cluster: unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -54,11 +56,12 @@ cpu() { for p in "${PIDS[@]}"; do awk '{print $14 + $15}' "/proc/$p/stat"; done;
 # well the release queue groups writes.
 flushes() { for i in $(seq 1 "$NODES"); do redis-cli -p "$(resp "$i")" ARPEGGIO.STATUS | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).storage.flushes))'; done; }
 ticks=$(getconf CLK_TCK)
-echo "nodes=$NODES durability=$DURABILITY requests=$REQUESTS pipeline=$PIPELINE clients=50 value=100B keys=100000 dir=$DIR"
+echo "nodes=$NODES durability=$DURABILITY requests=$REQUESTS pipeline=$PIPELINE clients=50 value=100B keys=$KEYSPACE dir=$DIR"
+random=(); [ "$KEYSPACE" -gt 0 ] && random=(-r "$KEYSPACE")
 for t in ${TESTS//,/ }; do
   mapfile -t before < <(cpu)
   mapfile -t fbefore < <(flushes)
-  line=$(redis-benchmark -p "$(resp 1)" -t "$t" -n "$REQUESTS" -r 100000 -d 100 -c 50 -P "$PIPELINE" --csv | tail -1)
+  line=$(redis-benchmark -p "$(resp 1)" -t "$t" -n "$REQUESTS" "${random[@]}" -d 100 -c 50 -P "$PIPELINE" --csv | tail -1)
   mapfile -t after < <(cpu)
   mapfile -t fafter < <(flushes)
   per=() total=0 fl=()

@@ -23,7 +23,7 @@ import {
   recordsInSlices,
   scanRange,
 } from './replication/anti-entropy.js';
-import { ConsensusOperation } from './replication/consensus.js';
+import { batchTransition, type ConsensusInit, ConsensusOperation } from './replication/consensus.js';
 import { HintedHandoff } from './replication/hints.js';
 import {
   type Ballot,
@@ -58,6 +58,10 @@ export function zeroKvCounters() {
     handoffRecordsSent: 0,
     orphansHandedOff: 0,
     tombstonesCollected: 0,
+    /** Consensus rounds that ran more than one queued operation (consensusBatchMax). */
+    consensusBatches: 0,
+    /** Operations that ran inside such batches. */
+    consensusBatchedOps: 0,
   };
 }
 
@@ -104,6 +108,12 @@ export interface KvConfig {
   hintBatchSize: number;
   consensusBackoffBaseMs: number;
   consensusBackoffMaxMs: number;
+  /**
+   * Consensus operations on one key that waited for the round before them run together in the
+   * next round, at most this many: one prepare and one accept apply them all in queue order
+   * (a hot key's INCRs cost one round per batch, not per INCR). 1: one operation per round.
+   */
+  consensusBatchMax: number;
   /** More client requests in flight than this are refused with OVERLOADED. */
   maxInflightRequests: number;
   /**
@@ -149,6 +159,7 @@ export const defaultKvConfig: KvConfig = {
   hintBatchSize: 64,
   consensusBackoffBaseMs: 5,
   consensusBackoffMaxMs: 100,
+  consensusBatchMax: 64,
   maxInflightRequests: 10_000,
   antiEntropyIntervalMs: 1000,
   antiEntropyDepth: 6,
@@ -173,6 +184,8 @@ export function validateKvConfig(c: KvConfig): void {
     throw new RangeError(`invalid configuration: ${why}`);
   };
   if (!(Number.isInteger(c.replicaCount) && c.replicaCount >= 1)) fail('replicaCount must be an integer ≥ 1');
+  if (!(Number.isInteger(c.consensusBatchMax) && c.consensusBatchMax >= 1))
+    fail('consensusBatchMax must be an integer ≥ 1');
   if (!(c.readQuorum >= 1 && c.readQuorum <= c.replicaCount))
     fail('readQuorum must be between 1 and replicaCount');
   if (!(c.writeQuorum >= 1 && c.writeQuorum <= c.replicaCount))
@@ -208,6 +221,13 @@ interface ClientOp {
   op: Operation;
   /** Consensus operations on one key run one at a time; this is the key's queue slot. */
   serialKey?: string;
+  /** A consensus operation: what it needs to join a batch with the others queued on its key. */
+  consensus?: { key: Uint8Array; transition: ConsensusInit['transition'] };
+  /**
+   * A batch: the request ids of its members, in the order their transitions ran. Its reply is
+   * an error for all of them or `batch`, one reply each (see batchTransition).
+   */
+  members?: number[];
   /** When the client stops waiting; a queued operation that reaches it never starts. */
   deadlineMs: number;
   /** Calls still open, so a retired operation leaves nothing behind. */
@@ -564,18 +584,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       (req.op === 'set' &&
         (req.condition !== 'always' || req.returnPrevious === true || req.keepTtl === true));
     if (usesConsensus) {
-      const keyId = identifierOf(req.key);
-      const op = new ConsensusOperation({
-        key: req.key,
-        plan: () => ({ ...this.placement.consensusPlan(keyId, this.nowMs), ring: this.placement.version() }),
+      const transition = transitionFor(req, this.nowMs);
+      this.enqueueConsensus({
+        requestId,
+        op: this.consensusOperation(req.key, transition, deadlineMs),
+        serialKey: keySlot(req.key),
+        consensus: { key: req.key, transition },
         deadlineMs,
-        nextBallot: (seen) => this.nextBallot(seen),
-        transition: transitionFor(req, this.nowMs),
-        backoffBaseMs: this.config.consensusBackoffBaseMs,
-        backoffMaxMs: this.config.consensusBackoffMaxMs,
-        readWithoutWriteBack: this.bugs.has('read-without-write-back'),
+        calls: new Set(),
       });
-      this.enqueueConsensus({ requestId, op, serialKey: keySlot(req.key), deadlineMs, calls: new Set() });
       return;
     }
     const level = req.consistency;
@@ -635,6 +652,55 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     return this.lastBallot;
   }
 
+  private consensusOperation(
+    key: Uint8Array,
+    transition: ConsensusInit['transition'],
+    deadlineMs: number,
+  ): ConsensusOperation {
+    const keyId = identifierOf(key);
+    return new ConsensusOperation({
+      key,
+      plan: () => ({ ...this.placement.consensusPlan(keyId, this.nowMs), ring: this.placement.version() }),
+      deadlineMs,
+      nextBallot: (seen) => this.nextBallot(seen),
+      transition,
+      backoffBaseMs: this.config.consensusBackoffBaseMs,
+      backoffMaxMs: this.config.consensusBackoffMaxMs,
+      readWithoutWriteBack: this.bugs.has('read-without-write-back'),
+    });
+  }
+
+  /**
+   * The next round on a key's queue: its first operation alone, or it and the ones queued behind
+   * it (up to consensusBatchMax) as one batch whose transition runs theirs in queue order. The
+   * batch takes effect at one accept, inside every member's wait (each was queued before the
+   * round began and is answered after it), so the members stay linearizable in queue order.
+   */
+  private nextRound(queue: ClientOp[]): ClientOp | undefined {
+    const first = queue.shift();
+    if (first === undefined || first.consensus === undefined) return first;
+    const members = [first];
+    while (members.length < this.config.consensusBatchMax && queue[0]?.consensus !== undefined) {
+      members.push(queue.shift() as ClientOp);
+    }
+    if (members.length === 1) return first;
+    this.counters.consensusBatches++;
+    this.counters.consensusBatchedOps += members.length;
+    const deadlineMs = Math.min(...members.map((m) => m.deadlineMs));
+    return {
+      requestId: first.requestId,
+      op: this.consensusOperation(
+        first.consensus.key,
+        batchTransition(members.map((m) => (m.consensus as NonNullable<ClientOp['consensus']>).transition)),
+        deadlineMs,
+      ),
+      serialKey: first.serialKey,
+      members: members.map((m) => m.requestId),
+      deadlineMs,
+      calls: new Set(),
+    };
+  }
+
   private enqueueConsensus(op: ClientOp): void {
     const key = op.serialKey as string;
     const queue = this.consensusQueues.get(key);
@@ -677,7 +743,7 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     for (const callId of op.calls) this.opByCall.delete(callId);
     if (op.serialKey === undefined) return;
     const queue = this.consensusQueues.get(op.serialKey) as ClientOp[];
-    const next = queue.shift();
+    const next = this.nextRound(queue);
     if (next) this.launch(next);
     else this.consensusQueues.delete(op.serialKey);
   }
@@ -702,7 +768,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
         op.calls.delete(callId);
       },
       reply: (body) => {
-        this.replies.push({ requestId: op.requestId, body });
+        if (op.members === undefined) {
+          this.replies.push({ requestId: op.requestId, body });
+          return;
+        }
+        // A batch: an error is every member's; success carries one reply per member.
+        const each = body.ok ? body.batch : undefined;
+        op.members.forEach((requestId, i) => {
+          this.replies.push({ requestId, body: each === undefined ? body : each[i] });
+        });
       },
     };
   }

@@ -234,6 +234,16 @@ export class NodeMetrics {
         'Tombstones and expired values collected',
         'tombstonesCollected',
       ],
+      [
+        'arpeggio_consensus_batches_total',
+        'Consensus rounds that ran several queued operations on one key together',
+        'consensusBatches',
+      ],
+      [
+        'arpeggio_consensus_batched_ops_total',
+        'Operations that ran inside batched consensus rounds',
+        'consensusBatchedOps',
+      ],
     ];
     for (const [name, help, field] of coreCounters) counter(name, help, (s) => core(s)?.counters[field] ?? 0);
     new Gauge({

@@ -274,6 +274,30 @@ export class ConsensusOperation implements Operation {
   }
 }
 
+/**
+ * One transition that runs `members` in order, each on the record the ones before it left (all
+ * under the same stamp: only the last state is proposed), and replies `batch`: each member's
+ * reply. Unchanged when none of them changed anything (a batch of reads).
+ */
+export function batchTransition(
+  members: ReadonlyArray<ConsensusInit['transition']>,
+): ConsensusInit['transition'] {
+  return (current, stamp) => {
+    let state = current;
+    let changed = false;
+    const replies: KvReply[] = [];
+    for (const member of members) {
+      const t = member(state, stamp);
+      replies.push(t.reply);
+      if (t.next !== 'unchanged') {
+        state = { value: t.next.value, expiresAtMs: t.next.expiresAtMs, ...stamp };
+        changed = true;
+      }
+    }
+    return { next: changed ? (state as KvRecord) : 'unchanged', reply: { ok: true, batch: replies } };
+  };
+}
+
 /** Whether ballot b is older than every ballot in the chain (so it would have been listed). */
 function olderThanChain(b: Ballot, chain: string[]): boolean {
   const oldest = chain[0];

@@ -152,6 +152,11 @@ export type KvReply =
       nextId?: number | null;
       /** The causal context to carry into the next request on this key (session level). */
       context?: CausalContext;
+      /**
+       * Inside the core only: a batched consensus round's replies, one per member in order
+       * (see batchTransition). The node hands each member its own; no client ever sees this.
+       */
+      batch?: KvReply[];
     }
   | { ok: false; error: KvError };
 
