@@ -66,6 +66,12 @@ export class Placement {
   private readonly members = new Set<NodeId>();
   private readonly joining = new Set<NodeId>();
   private readonly leaving = new Set<NodeId>();
+  /**
+   * Members taken off the ring because they were dead (a dead leaver, or dead for longer than
+   * deadMemberReplacementMs), until they are heard of alive again: what SWIM keeps saying of them
+   * (dead, with the status they last had) must not put them back.
+   */
+  private readonly retired = new Set<NodeId>();
   /** Rings of before recent changes, still written to until their grace ends. */
   private previous: Array<{ ring: Ring; untilMs: number }> = [];
   private readRing: Ring | null = null;
@@ -196,8 +202,14 @@ export class Placement {
         nowMs - m.stateSinceMs >= this.config.deadMemberReplacementMs)
     ) {
       this.leaving.delete(m.id);
+      this.retired.add(m.id);
       return this.remove(m.id, nowMs);
     }
+    // Dead and off the ring: it stays off until it comes back. Without this, the next review of
+    // the dead (every second) took "leaving" or "normal" for a member heard of for the first time
+    // and put it back, and the one after removed it again: the ring flapped for good.
+    if (m.state === 'dead' && (this.retired.has(m.id) || m.status === 'leaving')) return false;
+    if (m.state !== 'dead') this.retired.delete(m.id);
     switch (m.status) {
       case 'rejoining':
         return false;
