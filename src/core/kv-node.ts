@@ -896,6 +896,20 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
     if (this.nowMs >= this.nextPlacementReviewMs) {
       this.nextPlacementReviewMs = this.nowMs + 1000;
       for (const m of this.swim.members()) if (m.state === 'dead') this.observeMember(m);
+      // Ring members SWIM no longer lists: it forgets the dead after deadMemberRetentionMs,
+      // which may come before deadMemberReplacementMs. They count as dead since placement first
+      // saw them dead (or since now, if it never did: one that is alive is heard of again soon,
+      // which clears it), so a member dead for good is still replaced.
+      const staleRing = this.bugs.has('stale-ring') && this.placement.ringMembers().length > 1;
+      for (const id of staleRing ? [] : this.placement.ringMembers()) {
+        if (id === this.id || this.swim.member(id) !== undefined) continue;
+        const since = this.placement.deadSinceMs(id) ?? this.nowMs;
+        if (
+          this.placement.observe({ id, state: 'dead', status: 'normal', stateSinceMs: since }, this.nowMs)
+        ) {
+          this.persistRing();
+        }
+      }
     }
     if ((this.memberStatus === 'joining' || this.memberStatus === 'rejoining') && !this.membershipChecked) {
       // First ask whether we are a member already: a restart, or a join that completed but

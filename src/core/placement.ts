@@ -72,6 +72,8 @@ export class Placement {
    * (dead, with the status they last had) must not put them back.
    */
   private readonly retired = new Set<NodeId>();
+  /** Since when each ring member has been dead, as first observed (for members SWIM forgets). */
+  private readonly deadSince = new Map<NodeId, number>();
   /** Rings of before recent changes, still written to until their grace ends. */
   private previous: Array<{ ring: Ring; untilMs: number }> = [];
   private readRing: Ring | null = null;
@@ -184,6 +186,11 @@ export class Placement {
    * persists `ringMembers()`).
    */
   observe(m: MemberView, nowMs: number): boolean {
+    if (m.state === 'dead') {
+      if (!this.deadSince.has(m.id)) this.deadSince.set(m.id, m.stateSinceMs);
+    } else {
+      this.deadSince.delete(m.id);
+    }
     if (m.state === 'left') {
       this.joining.delete(m.id);
       this.leaving.delete(m.id);
@@ -233,6 +240,15 @@ export class Placement {
         return added;
       }
     }
+  }
+
+  /**
+   * Since when `id` has been dead as this placement first heard it (SWIM forgets the dead after
+   * its retention time, which may end before deadMemberReplacementMs: the node keeps asking with
+   * this time so the replacement still comes due). Undefined: never observed dead.
+   */
+  deadSinceMs(id: NodeId): number | undefined {
+    return this.deadSince.get(id);
   }
 
   /** Adds a member to the read ring directly (this node finishing its own join). */

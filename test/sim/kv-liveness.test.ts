@@ -90,4 +90,46 @@ describe('liveness after heal', () => {
     );
     assert.ok(call(cluster, 'n1', set('after-leave', 'v', 'linearizable')).ok, 'consensus works without n4');
   });
+
+  test('a member dead for good is replaced after deadMemberReplacementMs even once SWIM has forgotten it', () => {
+    // SWIM forgets the dead after deadMemberRetentionMs (120 s with the local preset), which
+    // comes before the replacement (600 s by default): the review of the dead must not depend
+    // on SWIM still listing the member.
+    const replaceMs = 15_000;
+    const cluster = boot(4, {
+      deadMemberReplacementMs: replaceMs,
+      swim: { ...FAST_KV_CONFIG.swim, deadMemberRetentionMs: 2000 },
+    });
+    const { sim } = cluster;
+    const others = ['n1', 'n2', 'n3'];
+    sim.crash('n4');
+    assert.ok(
+      sim.runUntil(
+        () =>
+          others.every((id) =>
+            cluster
+              .node(id)
+              ?.members()
+              .every((m) => m.id !== 'n4'),
+          ),
+        replaceMs,
+        10,
+      ),
+      'the premise: every SWIM forgets n4 before its replacement is due',
+    );
+    assert.ok(
+      others.every((id) => cluster.node(id)?.status().ringMembers.includes('n4')),
+      'the premise: n4 is still on the rings when SWIM forgets it',
+    );
+    const gone = sim.runUntil(
+      () => others.every((id) => !cluster.node(id)?.status().ringMembers.includes('n4')),
+      2 * replaceMs,
+      10,
+    );
+    assert.ok(
+      gone,
+      `n4 is still on a ring: ${others.map((id) => `${id}: ${cluster.node(id)?.status().ringMembers}`).join('; ')}`,
+    );
+    assert.ok(call(cluster, 'n1', set('after-replacement', 'v', 'all')).ok, 'level all works on three');
+  });
 });
