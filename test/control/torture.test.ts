@@ -10,8 +10,9 @@ import { describe, test } from 'node:test';
 import { judgeRegisters } from '../../src/cli/commands/torture.js';
 import { main } from '../../src/cli/main.js';
 import { processRunning } from '../../src/control/node-probe.js';
-import { parseFaults, planFaults } from '../../src/control/torture/schedule.js';
-import { runTorture } from '../../src/control/torture/torture.js';
+import { FaultNetwork } from '../../src/control/torture/fault-proxy.js';
+import { PARTITION_SHAPES, parseFaults, planFaults } from '../../src/control/torture/schedule.js';
+import { applyPartition, runTorture } from '../../src/control/torture/torture.js';
 import { SeededRandom } from '../../src/core/random.js';
 
 describe('the fault schedule', () => {
@@ -27,6 +28,52 @@ describe('the fault schedule', () => {
       if (i > 0) assert.ok(f.atMs >= a[i - 1].atMs + a[i - 1].holdMs, 'one fault at a time');
     }
     assert.throws(() => parseFaults('kill,flood'), /unknown fault 'flood'/);
+  });
+});
+
+describe('partition shapes', () => {
+  const five = ['a', 'b', 'c', 'd', 'e'];
+  const cut = (shape: (typeof PARTITION_SHAPES)[number], nodes = five) => {
+    const network = new FaultNetwork();
+    const named = applyPartition(network, shape, nodes);
+    const reaches = (x: string, y: string) => !network.blocks(x, y);
+    return { network, named, reaches };
+  };
+
+  test('bridge: two halves that cannot reach each other, one node that reaches everyone', () => {
+    const { named, reaches } = cut('bridge');
+    assert.deepEqual(named, ['a']);
+    for (const x of five) assert.ok(reaches('a', x) && reaches(x, 'a'), `the bridge reaches ${x}`);
+    for (const [x, y] of [
+      ['b', 'd'],
+      ['b', 'e'],
+      ['c', 'd'],
+      ['c', 'e'],
+    ])
+      assert.ok(!reaches(x, y) && !reaches(y, x), `${x} and ${y} are cut`);
+    assert.ok(reaches('b', 'c') && reaches('d', 'e'), 'each half is whole');
+  });
+
+  test('ring: each node reaches exactly its two neighbours, so no three nodes are fully connected', () => {
+    const { named, reaches, network } = cut('ring');
+    assert.deepEqual(named, five);
+    for (const [i, x] of five.entries()) {
+      const neighbours = five.filter((y) => y !== x && reaches(x, y));
+      assert.deepEqual(neighbours.sort(), [five[(i + 4) % 5], five[(i + 1) % 5]].sort(), `${x}'s links`);
+    }
+    assert.equal(network.describe().length, 10, '5 of the 10 pairs cut, both ways');
+  });
+
+  test('too few nodes for a bridge or a ring: one node is isolated instead', () => {
+    assert.deepEqual(cut('bridge', ['a', 'b']).named, ['a']);
+    const { named, reaches } = cut('ring', ['a', 'b', 'c']);
+    assert.deepEqual(named, ['a']);
+    assert.ok(!reaches('a', 'b') && !reaches('c', 'a') && reaches('b', 'c'));
+  });
+
+  test('the schedule draws every shape', () => {
+    const plan = planFaults(new SeededRandom(3), { durationMs: 600_000, faults: ['partition'] });
+    assert.deepEqual(new Set(plan.map((f) => f.shape)), new Set(PARTITION_SHAPES));
   });
 });
 

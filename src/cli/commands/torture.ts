@@ -32,8 +32,10 @@ Flags:
                         (default kill,pause,partition)
                           kill       SIGKILL a node, restart it through the manager after 2–5 s
                           pause      SIGSTOP a node, SIGCONT after 2–5 s
-                          partition  through the proxies: one node alone, a minority, or one
-                                     node's outbound traffic only (one-way), for 2–5 s
+                          partition  through the proxies: one node alone, a minority, one
+                                     node's outbound traffic only (one-way), a bridge (two
+                                     halves cut apart, one node reaching both) or a ring (each
+                                     node reaches only its two neighbours), for 2–5 s
                           churn      a node joins (cluster add), then leaves (cluster remove)
   --consistency LEVEL   quorum or linearizable (default quorum)
   --rate OPS            operations per second, all clients together (default 200)

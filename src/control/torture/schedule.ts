@@ -14,8 +14,21 @@ import type { Random } from '../../core/types.js';
 export const FAULT_KINDS = ['kill', 'pause', 'partition', 'churn'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-/** The shapes a partition takes (one node alone both ways, a minority, one node's outbound only). */
-export type PartitionShape = 'isolate-one' | 'minority' | 'one-way-out';
+/**
+ * The shapes a partition takes: one node alone both ways; a minority against the rest; one node's
+ * outbound traffic only; a **bridge** (two halves that cannot reach each other, and one node that
+ * reaches both); a **ring** (each node reaches only its two neighbours in a random cycle, so no
+ * majority is fully connected — Jepsen's "majorities ring"). The last two are not transitive:
+ * a can reach b and b c, but not a c.
+ */
+export type PartitionShape = 'isolate-one' | 'minority' | 'one-way-out' | 'bridge' | 'ring';
+export const PARTITION_SHAPES: readonly PartitionShape[] = [
+  'isolate-one',
+  'minority',
+  'one-way-out',
+  'bridge',
+  'ring',
+];
 
 export interface PlannedFault {
   kind: FaultKind;
@@ -61,7 +74,7 @@ export function planFaults(random: Random, options: ScheduleOptions): PlannedFau
     const kind = random.pick(faults);
     const holdMs = Math.min(between(minHoldMs, maxHoldMs), Math.max(0, durationMs - tailMs - at));
     const fault: PlannedFault = { kind, atMs: at, holdMs };
-    if (kind === 'partition') fault.shape = random.pick(['isolate-one', 'minority', 'one-way-out'] as const);
+    if (kind === 'partition') fault.shape = random.pick(PARTITION_SHAPES);
     planned.push(fault);
     at += holdMs + between(minGapMs, maxGapMs);
   }

@@ -374,12 +374,7 @@ async function runFault(
         const shape = planned.shape ?? 'isolate-one';
         record.shape = shape;
         const shuffled = [...running].sort(() => random.next() - 0.5);
-        const minority = shape === 'minority' ? Math.max(1, Math.floor((running.length - 1) / 2)) : 1;
-        const side = shuffled.slice(0, minority);
-        const rest = shuffled.slice(minority);
-        record.nodes = side;
-        if (shape === 'one-way-out') network.blockOneWay(side, rest);
-        else network.partition(side, rest);
+        record.nodes = applyPartition(network, shape, shuffled);
         progress(`fault: partition (${shape}) ${network.describe().join(' ')} for ${planned.holdMs} ms`);
         try {
           await hold();
@@ -407,6 +402,48 @@ async function runFault(
   }
   record.endMs = Math.round(workload.now());
   return record;
+}
+
+/**
+ * Cuts the links of `shape` among `nodes` (already in random order); returns the nodes the
+ * report names: the cut-off side, the bridge, or the ring's order. A bridge needs three nodes and
+ * a ring four (with three, every pair is adjacent): with fewer, one node is isolated instead.
+ */
+export function applyPartition(
+  network: FaultNetwork,
+  shape: PartitionShape,
+  nodes: readonly string[],
+): string[] {
+  const n = nodes.length;
+  if ((shape === 'bridge' && n < 3) || (shape === 'ring' && n < 4))
+    return applyPartition(network, 'isolate-one', nodes);
+  switch (shape) {
+    case 'bridge': {
+      // nodes[0] reaches both halves of the rest; the halves do not reach each other.
+      const rest = nodes.slice(1);
+      const half = Math.ceil(rest.length / 2);
+      network.partition(rest.slice(0, half), rest.slice(half));
+      return [nodes[0]];
+    }
+    case 'ring': {
+      // Each node keeps its two neighbours in the cycle nodes[0] → nodes[1] → … → nodes[0].
+      for (let i = 0; i < n; i++) {
+        for (let j = i + 1; j < n; j++) {
+          const adjacent = j - i === 1 || (i === 0 && j === n - 1);
+          if (!adjacent) network.partition([nodes[i]], [nodes[j]]);
+        }
+      }
+      return [...nodes];
+    }
+    default: {
+      const minority = shape === 'minority' ? Math.max(1, Math.floor((n - 1) / 2)) : 1;
+      const side = nodes.slice(0, minority);
+      const rest = nodes.slice(minority);
+      if (shape === 'one-way-out') network.blockOneWay(side, rest);
+      else network.partition(side, rest);
+      return side;
+    }
+  }
 }
 
 /** Lifts every fault: links restored, paused nodes continued, stopped members started again. */
