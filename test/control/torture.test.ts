@@ -71,6 +71,34 @@ describe('partition shapes', () => {
     assert.ok(!reaches('a', 'b') && !reaches('c', 'a') && reaches('b', 'c'));
   });
 
+  test('with overlap, faults of two different kinds hold at once; without it, the schedule is unchanged', () => {
+    const base = { durationMs: 600_000, faults: parseFaults('kill,pause,partition,churn') };
+    const plain = planFaults(new SeededRandom(5), base);
+    assert.deepEqual(
+      planFaults(new SeededRandom(5), { ...base, overlap: 0 }),
+      plain,
+      'overlap 0 changes nothing',
+    );
+    const plan = planFaults(new SeededRandom(5), { ...base, overlap: 0.5 });
+    const pairs = plan.flatMap((f, i) => (f.overlaps ? [[plan[i - 1], f] as const] : []));
+    assert.ok(
+      pairs.length >= 10,
+      `about half the faults get a partner, got ${pairs.length} of ${plan.length}`,
+    );
+    for (const [a, b] of pairs) {
+      assert.notEqual(a.kind, b.kind, 'never two of one kind at once');
+      assert.ok(a.kind !== 'churn' && b.kind !== 'churn', 'churn never overlaps');
+      assert.ok(b.atMs > a.atMs && b.atMs < a.atMs + a.holdMs, 'the second starts while the first holds');
+      assert.ok(!a.overlaps, 'at most two at once');
+    }
+    for (const [i, f] of plan.entries()) {
+      if (i === 0 || f.overlaps) continue;
+      const before = plan.slice(0, i).map((x) => x.atMs + x.holdMs);
+      assert.ok(f.atMs >= Math.max(...before), 'a fault that does not overlap waits for all before it');
+    }
+    assert.throws(() => planFaults(new SeededRandom(5), { ...base, overlap: 2 }), /overlap must be within/);
+  });
+
   test('the schedule draws every shape', () => {
     const plan = planFaults(new SeededRandom(3), { durationMs: 600_000, faults: ['partition'] });
     assert.deepEqual(new Set(plan.map((f) => f.shape)), new Set(PARTITION_SHAPES));

@@ -41,6 +41,9 @@ Flags:
   --rate OPS            operations per second, all clients together (default 200)
   --clients C           client connections, 1 … 64 (default 8)
   --seed S              the fault schedule's and workload's seed (default: random, reported)
+  --overlap P           chance 0 … 1 that a fault starts while the one before it still holds
+                        (a pause during a partition, a kill during a pause; never two of
+                        one kind, never churn); default 0: one fault at a time
   --keep                keep the run's directory (node logs) and print its path (a run
                         that fails keeps it anyway)
   --json                print the report as one JSON object
@@ -58,6 +61,7 @@ const FLAGS = {
   rate: { type: 'string' },
   clients: { type: 'string' },
   seed: { type: 'string' },
+  overlap: { type: 'string' },
   keep: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
@@ -87,6 +91,10 @@ async function run(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--faults: ${(e as Error).message}`);
   }
+  const overlap = Number(p.values.overlap ?? 0);
+  if (!(Number.isFinite(overlap) && overlap >= 0 && overlap <= 1)) {
+    throw new UsageError(`--overlap must be a number from 0 to 1, got '${p.values.overlap}'`);
+  }
   const json = boolFlag(p, 'json');
   const abort = new AbortController();
   const onSignal = () => {
@@ -105,6 +113,7 @@ async function run(argv: string[]): Promise<number> {
       rate: intFlag(p, 'rate', 200, { min: 1, max: 100_000 }),
       clients: intFlag(p, 'clients', 8, { min: 1, max: 64 }),
       ...(p.values.seed !== undefined ? { seed: intFlag(p, 'seed', 1, { min: 0, max: 2 ** 31 - 1 }) } : {}),
+      overlap,
       keepDir: boolFlag(p, 'keep'),
       checkHistory: judgeRegisters,
       signal: abort.signal,

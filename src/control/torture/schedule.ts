@@ -5,7 +5,9 @@
  *
  *   calm (warm-up) │ fault 1 │ calm │ fault 2 │ calm │ …  │ calm until the end, then heal
  *
- * One fault at a time (overlapping faults are not done yet). Node names are placeholders here ("a random member"): the runner
+ * One fault at a time, unless `overlap` > 0: then a fault may start while the one before it still
+ * holds (a pause during a partition, a kill during a pause), never two of the same kind and never
+ * a churn. Node names are placeholders here ("a random member"): the runner
  * picks the actual node when the fault starts, from the members running then, with the same
  * random stream.
  */
@@ -37,6 +39,8 @@ export interface PlannedFault {
   /** How long it holds (kill: until the restart; churn: join, then leave of the new node). */
   holdMs: number;
   shape?: PartitionShape;
+  /** It starts while the fault before it still holds (the runner does not wait for that one). */
+  overlaps?: boolean;
 }
 
 export interface ScheduleOptions {
@@ -52,6 +56,13 @@ export interface ScheduleOptions {
   maxGapMs?: number;
   /** No fault starts in the last tailMs of the run (default 1 s). */
   tailMs?: number;
+  /**
+   * The chance, 0 … 1, that the next fault starts while the current one holds, 30–80% into it
+   * (default 0: one fault at a time). The overlapping fault is of another kind than the current
+   * one and not churn (kill, pause and partition combine; two restarts or two partitions at once
+   * would step on each other's healing).
+   */
+  overlap?: number;
 }
 
 /** The faults of a run, in order of start. */
@@ -65,18 +76,34 @@ export function planFaults(random: Random, options: ScheduleOptions): PlannedFau
     minGapMs = 1000,
     maxGapMs = 3000,
     tailMs = 1000,
+    overlap = 0,
   } = options;
   if (faults.length === 0) return [];
+  if (!(overlap >= 0 && overlap <= 1)) throw new RangeError(`overlap must be within 0 … 1, got ${overlap}`);
   const between = (lo: number, hi: number) => Math.round(lo + random.next() * (hi - lo));
   const planned: PlannedFault[] = [];
+  const fault = (kind: FaultKind, atMs: number): PlannedFault => {
+    const holdMs = Math.min(between(minHoldMs, maxHoldMs), Math.max(0, durationMs - tailMs - atMs));
+    const f: PlannedFault = { kind, atMs, holdMs };
+    if (kind === 'partition') f.shape = random.pick(PARTITION_SHAPES);
+    return f;
+  };
   let at = warmupMs;
   while (at < durationMs - tailMs) {
-    const kind = random.pick(faults);
-    const holdMs = Math.min(between(minHoldMs, maxHoldMs), Math.max(0, durationMs - tailMs - at));
-    const fault: PlannedFault = { kind, atMs: at, holdMs };
-    if (kind === 'partition') fault.shape = random.pick(PARTITION_SHAPES);
-    planned.push(fault);
-    at += holdMs + between(minGapMs, maxGapMs);
+    const first = fault(random.pick(faults), at);
+    planned.push(first);
+    let end = first.atMs + first.holdMs;
+    // Drawn only when overlap is on, so that schedules without it stay what they were.
+    const partners = faults.filter((k) => k !== first.kind && k !== 'churn' && first.kind !== 'churn');
+    if (overlap > 0 && partners.length > 0 && random.next() < overlap) {
+      const startsAt = first.atMs + Math.round(first.holdMs * (0.3 + 0.5 * random.next()));
+      if (startsAt < durationMs - tailMs) {
+        const second = { ...fault(random.pick(partners), startsAt), overlaps: true };
+        planned.push(second);
+        end = Math.max(end, second.atMs + second.holdMs);
+      }
+    }
+    at = end + between(minGapMs, maxGapMs);
   }
   return planned;
 }

@@ -51,6 +51,8 @@ export interface TortureOptions {
   rate?: number;
   clients?: number;
   seed?: number;
+  /** The chance that a fault starts while the one before it holds (planFaults; default 0). */
+  overlap?: number;
   /** Registers of the linearizable workload (default 5). */
   registerKeys?: number;
   /** Judges the register history (the CLI passes the linearizability checker). */
@@ -80,6 +82,8 @@ export interface FaultRecord {
   error?: string;
   /** The first restart failed with this; the second was tried. */
   retried?: string;
+  /** It started while the fault before it still held. */
+  overlapped?: boolean;
 }
 
 export interface TortureReport {
@@ -126,7 +130,11 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
   const progress = options.onProgress ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'arpeggio-torture-'));
   const network = new FaultNetwork();
-  const plan = planFaults(random.fork(), { durationMs: options.durationMs, faults: options.faults });
+  const plan = planFaults(random.fork(), {
+    durationMs: options.durationMs,
+    faults: options.faults,
+    overlap: options.overlap ?? 0,
+  });
   const churns = plan.filter((f) => f.kind === 'churn').length;
   const ids = Array.from({ length: options.nodes + churns }, (_, i) => `n${i + 1}`);
   const routes: Record<string, { listenPort: number; advertise: string }> = {};
@@ -187,24 +195,31 @@ export async function runTorture(options: TortureOptions): Promise<TortureReport
       `workload: ${options.clients ?? 8} clients, ${options.rate ?? 200} ops/s at ${options.consistency}`,
     );
     const faultRandom = random.fork();
+    // Faults in progress: one, or two when the schedule overlaps them (see planFaults).
+    let holding: Promise<void>[] = [];
     for (const planned of plan) {
+      if (!planned.overlaps) {
+        await Promise.all(holding);
+        report.faults.sort((a, b) => a.startMs - b.startMs);
+        holding = [];
+      }
       const wait = startedAt + planned.atMs - performance.now();
       if (wait > 0) await sleepUnlessAborted(wait, abort.signal);
       checkAbort(abort.signal);
       // A restart or a join takes longer than planned: no fault starts after the workload's end.
       if (performance.now() - startedAt > options.durationMs - 1000) break;
-      const record = await runFault(
-        planned,
-        state,
-        network,
-        faultRandom,
-        clusterOptions,
-        workload,
-        abort.signal,
-        progress,
+      const w = workload;
+      holding.push(
+        runFault(planned, state, network, faultRandom, clusterOptions, w, abort.signal, progress).then(
+          (record) => {
+            if (planned.overlaps) record.overlapped = true;
+            report.faults.push(record);
+          },
+        ),
       );
-      report.faults.push(record);
     }
+    await Promise.all(holding);
+    report.faults.sort((a, b) => a.startMs - b.startMs);
     const rest = startedAt + options.durationMs - performance.now();
     if (rest > 0) await sleepUnlessAborted(rest, abort.signal);
     await workload.stop();
