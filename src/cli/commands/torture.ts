@@ -31,6 +31,8 @@ Flags:
   --faults LIST         comma-separated: ${FAULT_KINDS.join(', ')}, or all, or none
                         (default kill,pause,partition)
                           kill       SIGKILL a node, restart it through the manager after 2–5 s
+                          kill-two   SIGKILL two nodes together (some keys lose two of their
+                                     three replicas), restart both after 2–5 s
                           pause      SIGSTOP a node, SIGCONT after 2–5 s
                           partition  through the proxies: one node alone, a minority, one
                                      node's outbound traffic only (one-way), a bridge (two

@@ -13,7 +13,7 @@
  */
 import type { Random } from '../../core/types.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'partition', 'churn'] as const;
+export const FAULT_KINDS = ['kill', 'kill-two', 'pause', 'partition', 'churn'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /**
@@ -59,11 +59,14 @@ export interface ScheduleOptions {
   /**
    * The chance, 0 … 1, that the next fault starts while the current one holds, 30–80% into it
    * (default 0: one fault at a time). The overlapping fault is of another kind than the current
-   * one and not churn (kill, pause and partition combine; two restarts or two partitions at once
-   * would step on each other's healing).
+   * one and not churn, and never two kills (kill, pause and partition combine; two restarts or two
+   * partitions at once would step on each other's healing).
    */
   overlap?: number;
 }
+
+/** Faults that end with a restart of the cluster's stopped members: two at once would race. */
+const RESTARTS: readonly FaultKind[] = ['kill', 'kill-two'];
 
 /** The faults of a run, in order of start. */
 export function planFaults(random: Random, options: ScheduleOptions): PlannedFault[] {
@@ -94,7 +97,13 @@ export function planFaults(random: Random, options: ScheduleOptions): PlannedFau
     planned.push(first);
     let end = first.atMs + first.holdMs;
     // Drawn only when overlap is on, so that schedules without it stay what they were.
-    const partners = faults.filter((k) => k !== first.kind && k !== 'churn' && first.kind !== 'churn');
+    const partners = faults.filter(
+      (k) =>
+        k !== first.kind &&
+        k !== 'churn' &&
+        first.kind !== 'churn' &&
+        !(RESTARTS.includes(k) && RESTARTS.includes(first.kind)),
+    );
     if (overlap > 0 && partners.length > 0 && random.next() < overlap) {
       const startsAt = first.atMs + Math.round(first.holdMs * (0.3 + 0.5 * random.next()));
       if (startsAt < durationMs - tailMs) {

@@ -369,6 +369,22 @@ async function runFault(
         state.remember();
         break;
       }
+      case 'kill-two': {
+        // With N = 3, the keys these two share lose two of their three replicas: writes to them
+        // fail until the restart, and nothing acknowledged before may be missing after it.
+        const ids = [...running].sort(() => random.next() - 0.5).slice(0, 2);
+        record.nodes = ids;
+        progress(`fault: SIGKILL ${ids.join(' and ')} together for ${planned.holdMs} ms`);
+        for (const id of ids) {
+          state.killed.add(id);
+          state.cluster?.kill(id, 'SIGKILL');
+        }
+        await hold();
+        state.cluster = await restart(clusterOptions, record);
+        for (const id of ids) state.killed.delete(id);
+        state.remember();
+        break;
+      }
       case 'pause': {
         const id = random.pick(running);
         const pid = state.pidOf(id);
