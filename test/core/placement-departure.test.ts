@@ -1,18 +1,12 @@
 /**
  * When placement takes a dead member off the ring: a member that was merely running is waited for
- * (deadMemberReplacementMs, in case it comes back); one that was leaving is not.
+ * (deadMemberReplacementMs, in case it comes back); one that was leaving is not; and once off, a
+ * dead member stays off until it is heard of alive again.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type MemberView, Placement, type PlacementConfig } from '../../src/core/placement.js';
-
-const config: PlacementConfig = {
-  replicaCount: 3,
-  vnodesPerNode: 16,
-  transitionGraceMs: 2000,
-  deadMemberReplacementMs: 600_000,
-};
-const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
+import { type MemberView, Placement } from '../../src/core/placement.js';
+import { config, five } from './placement-fixtures.js';
 
 const view = (
   id: string,
@@ -49,5 +43,43 @@ describe('a dead member leaves the ring', () => {
     p.observe(view('n5', 'alive', 'leaving', 0), 1000);
     assert.equal(p.observe(view('n5', 'dead', 'normal', 5000), 5000), true);
     assert.ok(!p.ringMembers().includes('n5'));
+  });
+});
+
+describe('dead members off the ring stay off until they come back', () => {
+  test('a dead leaver leaves at once and later reviews of it do not put it back (seed 125 flapped)', () => {
+    const p = new Placement(config, five);
+    assert.equal(p.observe(view('n2', 'alive', 'leaving', 0), 0), false);
+    assert.deepEqual(p.pendingLeaves(), ['n2']);
+    assert.equal(p.observe(view('n2', 'dead', 'leaving', 100), 100), true, 'off the ring');
+    for (const t of [1100, 2100, 3100]) {
+      assert.equal(p.observe(view('n2', 'dead', 'leaving', 100), t), false, `review at ${t}`);
+      assert.deepEqual(p.ringMembers().sort(), ['n1', 'n3', 'n4', 'n5']);
+    }
+  });
+
+  test('a dead leaver first heard of is not added to the ring', () => {
+    const p = new Placement(config, ['n1', 'n3', 'n4', 'n5']);
+    assert.equal(p.observe(view('n2', 'dead', 'leaving', 0), 0), false);
+    assert.deepEqual(p.ringMembers().sort(), ['n1', 'n3', 'n4', 'n5']);
+  });
+
+  test('a member replaced after deadMemberReplacementMs stays off; alive again, it is heard again', () => {
+    const p = new Placement(config, five);
+    assert.equal(p.observe(view('n5', 'dead', 'normal', 0), 1000), false, 'not dead long enough');
+    assert.equal(p.observe(view('n5', 'dead', 'normal', 0), 600_000), true, 'replaced');
+    assert.equal(p.observe(view('n5', 'dead', 'normal', 0), 601_000), false, 'the next review leaves it off');
+    assert.deepEqual(p.ringMembers().sort(), ['n1', 'n2', 'n3', 'n4']);
+    assert.equal(
+      p.observe(view('n5', 'alive', 'normal', 0), 700_000),
+      true,
+      'back and normal: on the ring again',
+    );
+  });
+
+  test('a dead member with status normal still on the ring (not yet replaced) stays on it', () => {
+    const p = new Placement(config, five);
+    assert.equal(p.observe(view('n3', 'dead', 'normal', 0), 10_000), false);
+    assert.deepEqual(p.ringMembers().sort(), five);
   });
 });

@@ -6,15 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { identifierOf } from '../../src/core/id.js';
-import { type MemberView, Placement, type PlacementConfig } from '../../src/core/placement.js';
+import { type MemberView, Placement } from '../../src/core/placement.js';
+import { config, five } from './placement-fixtures.js';
 
-const config: PlacementConfig = {
-  replicaCount: 3,
-  vnodesPerNode: 16,
-  transitionGraceMs: 2000,
-  deadMemberReplacementMs: 600_000,
-};
-const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const keys = Array.from({ length: 200 }, (_, i) => identifierOf(new TextEncoder().encode(`k${i}`)));
 
 function member(id: string, status: MemberView['status']): MemberView {
@@ -92,46 +86,5 @@ describe('a restarted node resumes its view of a membership change', () => {
     p.everyoneAgrees = true;
     p.inTransition(200 + config.transitionGraceMs + 1);
     assert.ok(p.changes > settled, 'a previous ring expiring is news');
-  });
-});
-
-describe('dead members off the ring stay off until they come back', () => {
-  const dead = (id: string, status: MemberView['status'], stateSinceMs = 0): MemberView => ({
-    id,
-    state: 'dead',
-    status,
-    stateSinceMs,
-  });
-
-  test('a dead leaver leaves at once and later reviews of it do not put it back (seed 125 flapped)', () => {
-    const p = new Placement(config, five);
-    assert.equal(p.observe(member('n2', 'leaving'), 0), false);
-    assert.deepEqual(p.pendingLeaves(), ['n2']);
-    assert.equal(p.observe(dead('n2', 'leaving', 100), 100), true, 'off the ring');
-    for (const t of [1100, 2100, 3100]) {
-      assert.equal(p.observe(dead('n2', 'leaving', 100), t), false, `review at ${t}`);
-      assert.deepEqual(p.ringMembers().sort(), ['n1', 'n3', 'n4', 'n5']);
-    }
-  });
-
-  test('a dead leaver first heard of is not added to the ring', () => {
-    const p = new Placement(config, ['n1', 'n3', 'n4', 'n5']);
-    assert.equal(p.observe(dead('n2', 'leaving'), 0), false);
-    assert.deepEqual(p.ringMembers().sort(), ['n1', 'n3', 'n4', 'n5']);
-  });
-
-  test('a member replaced after deadMemberReplacementMs stays off; alive again, it is heard again', () => {
-    const p = new Placement(config, five);
-    assert.equal(p.observe(dead('n5', 'normal', 0), 1000), false, 'not dead long enough');
-    assert.equal(p.observe(dead('n5', 'normal', 0), 600_000), true, 'replaced');
-    assert.equal(p.observe(dead('n5', 'normal', 0), 601_000), false, 'the next review leaves it off');
-    assert.deepEqual(p.ringMembers().sort(), ['n1', 'n2', 'n3', 'n4']);
-    assert.equal(p.observe(member('n5', 'normal'), 700_000), true, 'back and normal: on the ring again');
-  });
-
-  test('a dead member with status normal still on the ring (not yet replaced) stays on it', () => {
-    const p = new Placement(config, five);
-    assert.equal(p.observe(dead('n3', 'normal', 0), 10_000), false);
-    assert.deepEqual(p.ringMembers().sort(), five);
   });
 });

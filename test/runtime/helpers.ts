@@ -63,20 +63,7 @@ export const freePort = reservablePort;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export function setReq(
-  key: string,
-  value: string,
-  consistency: KvRequest['consistency'] = 'quorum',
-): KvRequest {
-  return {
-    op: 'set',
-    key: enc.encode(key),
-    value: enc.encode(value),
-    consistency,
-    expiresAtMs: 0,
-    condition: 'always',
-  };
-}
+export { setReq } from '../sim/helpers.js';
 
 export function getReq(key: string, consistency: KvRequest['consistency'] = 'quorum'): KvRequest {
   return { op: 'get', key: enc.encode(key), consistency };

@@ -40,3 +40,21 @@ export function call(cluster: KvCluster, node: string, req: KvRequest): KvReply 
   assert.ok(reply, `no reply to ${req.op} at ${node}`);
   return reply;
 }
+
+const enc = new TextEncoder();
+
+/** An unconditional SET request of text key and value. */
+export function setReq(
+  key: string,
+  value: string,
+  consistency: KvRequest['consistency'] = 'quorum',
+): KvRequest {
+  return {
+    op: 'set',
+    key: enc.encode(key),
+    value: enc.encode(value),
+    consistency,
+    expiresAtMs: 0,
+    condition: 'always',
+  };
+}

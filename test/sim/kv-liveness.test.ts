@@ -8,19 +8,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { defaultKvConfig, type KvNode } from '../../src/core/kv-node.js';
 import { detectionBoundMs, localConfig } from '../../src/core/membership/config.js';
-import type { KvRequest } from '../../src/core/replication/messages.js';
-import { boot, call, FAST_KV_CONFIG } from './helpers.js';
+import { boot, call, FAST_KV_CONFIG, setReq as set } from './helpers.js';
 
-const enc = new TextEncoder();
-
-const set = (key: string, value: string, consistency: KvRequest['consistency']): KvRequest => ({
-  op: 'set',
-  key: enc.encode(key),
-  value: enc.encode(value),
-  consistency,
-  expiresAtMs: 0,
-  condition: 'always',
-});
+const _enc = new TextEncoder();
 
 describe('liveness after heal', () => {
   test('a breaker opened by a one-way fault closes within a SWIM round of the heal, though SWIM never lost sight of the peer', () => {

@@ -7,19 +7,11 @@ import { describe, test } from 'node:test';
 import type { KvReply, KvRequest } from '../../src/core/replication/messages.js';
 import { nodeName } from '../../src/sim/kv-cluster.js';
 import type { SimKvStorage } from '../../src/sim/kv-storage.js';
-import { boot, call } from './helpers.js';
+import { boot, call, setReq as set } from './helpers.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-const set = (key: string, value: string, consistency: KvRequest['consistency'] = 'quorum'): KvRequest => ({
-  op: 'set',
-  key: enc.encode(key),
-  value: enc.encode(value),
-  consistency,
-  expiresAtMs: 0,
-  condition: 'always',
-});
 const get = (
   key: string,
   consistency: KvRequest['consistency'] = 'quorum',
