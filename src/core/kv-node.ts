@@ -13,7 +13,7 @@ import { localConfig, type SwimConfig } from './membership/config.js';
 import { Swim } from './membership/swim.js';
 import type { Member, MembershipEvent, Meta, SwimMessage, SwimOutput } from './membership/types.js';
 import { StepOverlay } from './overlay.js';
-import { type MemberStatus, Placement, type PlacementMemory } from './placement.js';
+import { type MemberStatus, type MemberView, Placement, type PlacementMemory } from './placement.js';
 import { RateMeter } from './rate-meter.js';
 import { type ConflictMode, dataKey, type KvRecord, splitDataKey } from './record.js';
 import {
@@ -792,14 +792,15 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
   }
 
   private observeMember(m: Member): void {
-    if (m.id === this.id) return;
-    if (this.bugs.has('stale-ring') && this.placement.ringMembers().length > 1) return;
     const status = (m.meta.status as MemberStatus | undefined) ?? 'normal';
-    if (
-      this.placement.observe({ id: m.id, state: m.state, status, stateSinceMs: m.stateSinceMs }, this.nowMs)
-    ) {
-      this.persistRing();
-    }
+    this.observeView({ id: m.id, state: m.state, status, stateSinceMs: m.stateSinceMs });
+  }
+
+  /** Folds one member's view into placement (persisting a changed ring); may make the node ready. */
+  private observeView(view: MemberView): void {
+    if (view.id === this.id) return;
+    if (this.bugs.has('stale-ring') && this.placement.ringMembers().length > 1) return;
+    if (this.placement.observe(view, this.nowMs)) this.persistRing();
     // Gossip brings members one by one: a ring of the first few would put every key on them. A
     // node serves once a peer has told it the ring (onMembershipCheck).
     if (!this.placement.isEmpty() && this.membershipChecked) this.ready = true;
@@ -900,15 +901,10 @@ export class KvNode implements ProtocolNode<PeerMessage, KvRequest, KvReply, Sto
       // which may come before deadMemberReplacementMs. They count as dead since placement first
       // saw them dead (or since now, if it never did: one that is alive is heard of again soon,
       // which clears it), so a member dead for good is still replaced.
-      const staleRing = this.bugs.has('stale-ring') && this.placement.ringMembers().length > 1;
-      for (const id of staleRing ? [] : this.placement.ringMembers()) {
-        if (id === this.id || this.swim.member(id) !== undefined) continue;
+      for (const id of this.placement.ringMembers()) {
+        if (this.swim.member(id) !== undefined) continue;
         const since = this.placement.deadSinceMs(id) ?? this.nowMs;
-        if (
-          this.placement.observe({ id, state: 'dead', status: 'normal', stateSinceMs: since }, this.nowMs)
-        ) {
-          this.persistRing();
-        }
+        this.observeView({ id, state: 'dead', status: 'normal', stateSinceMs: since });
       }
     }
     if ((this.memberStatus === 'joining' || this.memberStatus === 'rejoining') && !this.membershipChecked) {

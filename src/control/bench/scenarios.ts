@@ -48,6 +48,12 @@ interface RedisLoad {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Arpeggio's rows in single-durable and replicated: acknowledged after fdatasync, and after commit. */
+const ARPEGGIO_DURABILITIES = [
+  ['arpeggio', 'flush'],
+  ['arpeggio-relaxed', 'relaxed'],
+] as const;
+
 /** The compiled reference server (floor-server.ts), next to this file in dist/. */
 const FLOOR_SERVER = fileURLToPath(new URL('./floor-server.js', import.meta.url));
 
@@ -429,10 +435,7 @@ export class BenchRun {
 
   private async singleDurable(): Promise<void> {
     const pipelines = [1, 16];
-    for (const [system, durability] of [
-      ['arpeggio', 'flush'],
-      ['arpeggio-relaxed', 'relaxed'],
-    ] as const) {
+    for (const [system, durability] of ARPEGGIO_DURABILITIES) {
       const a = await this.arpeggio(1, `${system}-single`, durability);
       await this.setGet({ scenario: 'single-durable', system, nodes: 1 }, pipelines, a.ports[0], a.pids);
       await this.stopAll();
@@ -458,10 +461,7 @@ export class BenchRun {
 
   private async replicated(): Promise<void> {
     // Redis Cluster runs with appendfsync everysec: arpeggio-relaxed is its like-for-like peer.
-    for (const [system, durability] of [
-      ['arpeggio', 'flush'],
-      ['arpeggio-relaxed', 'relaxed'],
-    ] as const) {
+    for (const [system, durability] of ARPEGGIO_DURABILITIES) {
       const a = await this.arpeggio(3, `${system}-replicated`, durability);
       await this.setGet({ scenario: 'replicated', system, nodes: 3 }, [1, 16], a.ports[0], a.pids);
       await this.stopAll();

@@ -357,24 +357,18 @@ async function runFault(
   const hold = () => sleepUnlessAborted(planned.holdMs, abortSignal);
   try {
     switch (planned.kind) {
-      case 'kill': {
-        const id = random.pick(running);
-        record.nodes = [id];
-        progress(`fault: SIGKILL ${id} for ${planned.holdMs} ms`);
-        state.killed.add(id);
-        state.cluster?.kill(id, 'SIGKILL');
-        await hold();
-        state.cluster = await restart(clusterOptions, record);
-        state.killed.delete(id);
-        state.remember();
-        break;
-      }
+      case 'kill':
       case 'kill-two': {
-        // With N = 3, the keys these two share lose two of their three replicas: writes to them
-        // fail until the restart, and nothing acknowledged before may be missing after it.
-        const ids = [...running].sort(() => random.next() - 0.5).slice(0, 2);
+        // kill-two: with N = 3, the keys the two share lose two of their three replicas; writes
+        // to them fail until the restart, and nothing acknowledged before may be missing after it.
+        const ids =
+          planned.kind === 'kill'
+            ? [random.pick(running)]
+            : [...running].sort(() => random.next() - 0.5).slice(0, 2);
         record.nodes = ids;
-        progress(`fault: SIGKILL ${ids.join(' and ')} together for ${planned.holdMs} ms`);
+        progress(
+          `fault: SIGKILL ${ids.join(' and ')}${ids.length > 1 ? ' together' : ''} for ${planned.holdMs} ms`,
+        );
         for (const id of ids) {
           state.killed.add(id);
           state.cluster?.kill(id, 'SIGKILL');
